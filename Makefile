@@ -1,0 +1,59 @@
+# Landslide detection pipeline. `make help` lists the targets.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+# Offline and quiet: no telemetry, Prefect's home inside the repo.
+export PREFECT_HOME := $(CURDIR)/.prefect
+export PREFECT_SERVER_ANALYTICS_ENABLED := false
+export DO_NOT_TRACK := true
+export MLFLOW_DISABLE_TELEMETRY := true
+export DVC_NO_ANALYTICS := 1
+
+.PHONY: help setup test test-fast lint format demo bench ui clean
+
+help: ## List the targets
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | \
+	  awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}'
+
+setup: $(STAMP) ## Create .venv and install the package with pinned dependencies (idempotent)
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-input \
+	  -c constraints.txt -e ".[dev]"
+	@touch $(STAMP)
+	@echo "setup: ok -> $(BIN)/landslide"
+
+test: setup ## Run the whole test suite, slow end-to-end tests included
+	$(BIN)/python -m pytest
+
+test-fast: setup ## Run the tests without the slow end-to-end ones
+	$(BIN)/python -m pytest -m "not slow"
+
+lint: setup ## ruff check and format check
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+
+format: setup ## Apply ruff fixes and formatting
+	$(BIN)/ruff check --fix src tests benchmarks
+	$(BIN)/ruff format src tests benchmarks
+
+demo: setup ## Run the pipeline offline on the embedded sample (demo profile)
+	@test -f data/raw/via_project.json || \
+	  $(BIN)/landslide sample --out data/raw --params params.demo.yaml
+	$(BIN)/landslide params show --params params.demo.yaml --section sample
+
+bench: setup ## Run the benchmarks (ratios measured side by side) and print tables
+	@for b in benchmarks/bench_*.py; do $(BIN)/python $$b || exit 1; done
+
+ui: setup ## MLflow UI on http://127.0.0.1:5000 (runs of both backbones side by side)
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port 5000
+
+clean: ## Remove caches and test leftovers (keeps .venv, data/ and models/)
+	rm -rf .pytest_cache .ruff_cache .prefect build src/*.egg-info
+	find . -name __pycache__ -type d -prune -not -path "./$(VENV)/*" -exec rm -rf {} +
