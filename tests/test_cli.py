@@ -59,6 +59,7 @@ def test_params_show_one_section(repo_root: Path) -> None:
             "seed": 42,
             "dup_distance": 4,
             "stratify": True,
+            "scale": True,
         }
     }
 

@@ -110,6 +110,259 @@ def sample(
     )
 
 
+# ---------------------------------------------------------------------------- annotations
+
+annotations_app = typer.Typer(
+    cls=_Group,
+    help="VIA annotations (1.x, 2.x, 3.x, CSV) in, COCO and VIA projects out.",
+    no_args_is_help=True,
+)
+MAX_WARNINGS = 20
+
+
+def _print_warnings(warnings: list[str]) -> None:
+    for line in warnings[:MAX_WARNINGS]:
+        console.print(f"[yellow]warning:[/] {line}", markup=True, soft_wrap=True, highlight=False)
+    if len(warnings) > MAX_WARNINGS:
+        console.print(f"... and {len(warnings) - MAX_WARNINGS} more warnings", soft_wrap=True)
+
+
+@annotations_app.command("import")
+def annotations_import(
+    file: Annotated[Path, typer.Argument(help="VIA file (any version, JSON or CSV) or COCO.")],
+    images: Annotated[Path, typer.Option("--images", help="Directory holding the photos.")],
+    out_file: Annotated[Path, typer.Option("--out", help="COCO JSON to write.")],
+    params_file: ParamsOption = None,
+) -> None:
+    """Read a VIA file with its photos and write COCO instances JSON."""
+    from landslide.annotations import annotation_stats, import_annotations
+
+    params = load_params(params_file)
+    ann = import_annotations(file, images, out_file, params)
+    _print_warnings(ann.warnings)
+    stats = annotation_stats(ann, params.classes)
+    warned = f", {stats.warnings} warnings" if stats.warnings else ""
+    out.print(f"import: {stats.summary()}{warned} -> {out_file}", markup=False, soft_wrap=True)
+
+
+@annotations_app.command("template")
+def annotations_template(
+    images: Annotated[Path, typer.Option("--images", help="Directory holding the photos.")],
+    out_file: Annotated[Path, typer.Option("--out", help="VIA 2 project to write.")],
+    source: Annotated[
+        Path | None,
+        typer.Option("--from", help="Pre-fill regions from this VIA or COCO file."),
+    ] = None,
+    params_file: ParamsOption = None,
+) -> None:
+    """Write a VIA 2.0.10 project listing the photos, with the class dropdown, to annotate."""
+    from landslide.annotations import make_template
+
+    params = load_params(params_file)
+    ann = make_template(images, out_file, params, source)
+    _print_warnings(ann.warnings)
+    regions = sum(len(im.regions) for im in ann.images)
+    out.print(
+        f"template: {len(ann.images)} photos, {regions} regions, class attribute "
+        f"'{params.annotations.class_attribute}' ({', '.join(params.classes)}) -> {out_file}",
+        markup=False,
+        soft_wrap=True,
+    )
+
+
+@annotations_app.command("stats")
+def annotations_stats(
+    file: Annotated[Path, typer.Argument(help="VIA file (any version) or COCO JSON.")],
+    images: Annotated[
+        Path | None,
+        typer.Option("--images", help="Directory holding the photos (default: not read)."),
+    ] = None,
+    params_file: ParamsOption = None,
+) -> None:
+    """Count images, regions per class and negatives."""
+    from rich.table import Table
+
+    from landslide.annotations import annotation_stats, load_annotations
+
+    params = load_params(params_file)
+    stats = annotation_stats(load_annotations(file, images, params), params.classes)
+    table = Table(title=str(file))
+    table.add_column("class")
+    table.add_column("regions", justify="right")
+    table.add_column("images", justify="right")
+    for name, count in stats.regions.items():
+        table.add_row(name, str(count), str(stats.images_with[name]))
+    table.add_section()
+    table.add_row("images", "", str(stats.images))
+    table.add_row("negatives (no landslide)", "", str(stats.negatives))
+    table.add_row("without regions", "", str(stats.unannotated))
+    out.print(table)
+    if stats.warnings:
+        console.print(f"{stats.warnings} warnings (see `landslide annotations import`)")
+
+
+app.add_typer(annotations_app, name="annotations")
+
+
+# ---------------------------------------------------------------------------- validate
+
+
+@app.command()
+def validate(
+    annotations: Annotated[
+        Path, typer.Option("--annotations", "-a", help="Annotations: COCO JSON or a VIA project.")
+    ],
+    images: Annotated[Path, typer.Option("--images", help="Directory holding the images.")],
+    out_dir: Annotated[
+        Path | None,
+        typer.Option("--out", help="Report directory (default: validation.out_dir in params)."),
+    ] = None,
+    params_file: ParamsOption = None,
+) -> None:
+    """Check annotations and images (great-expectations); exit 2 naming each failure."""
+    from landslide.annotations import load_annotations
+    from landslide.validate import validate as validate_annotations
+
+    params = load_params(params_file)
+    ann = load_annotations(annotations, images, params)
+    with track(len(ann), "validate") as advance:
+        report = validate_annotations(
+            ann,
+            images,
+            out_dir or params.validation.out_dir,
+            params.validation,
+            params.classes,
+            progress=advance,
+        )
+    out.print(report.summary_line(), markup=False, soft_wrap=True)
+    report.raise_if_failed()
+
+
+# ---------------------------------------------------------------------------- prepare
+
+
+@app.command("prepare")
+def prepare_cmd(
+    annotations: Annotated[
+        Path, typer.Option("--annotations", "-a", help="Annotations: a VIA file or COCO JSON.")
+    ] = Path("data/raw/via_project.json"),
+    images: Annotated[Path, typer.Option("--images", help="Directory holding the photos.")] = Path(
+        "data/raw/images"
+    ),
+    out_dir: Annotated[
+        Path, typer.Option("--out", help="Prepared set: images/, annotations.json, prepare.json.")
+    ] = Path("data/processed/prepared"),
+    workers: Annotated[
+        int | None,
+        typer.Option("--workers", min=0, help="Processes (default prepare.workers; 0 = CPUs)."),
+    ] = None,
+    params_file: ParamsOption = None,
+) -> None:
+    """Resize photos and their polygons to prepare.size; write COCO JSON (incremental)."""
+    from landslide.annotations import load_annotations
+    from landslide.prepare import prepare_annotations
+
+    params = load_params(params_file)
+    if workers is not None:
+        params.prepare.workers = workers
+    ann = load_annotations(annotations, images, params)
+    with track(len(ann), "prepare") as advance:
+        s = prepare_annotations(ann, images, out_dir, params, progress=advance)
+    out.print(s.summary_line(), markup=False, soft_wrap=True)
+
+
+# ---------------------------------------------------------------------------- split
+
+
+@app.command("split")
+def split_cmd(
+    annotations: Annotated[
+        Path, typer.Option("--annotations", "-a", help="COCO JSON of the prepared photos.")
+    ] = Path("data/processed/prepared/annotations.json"),
+    images: Annotated[Path, typer.Option("--images", help="The prepared photos.")] = Path(
+        "data/processed/prepared/images"
+    ),
+    out_dir: Annotated[Path, typer.Option("--out", help="Manifests directory.")] = Path(
+        "data/processed/splits"
+    ),
+    fresh: Annotated[
+        bool, typer.Option("--fresh", help="Ignore the previous assignment.csv.")
+    ] = False,
+    params_file: ParamsOption = None,
+) -> None:
+    """Set A and Set B: stratified, near-duplicates together, stable as photos are added."""
+    from landslide.annotations import read_coco
+    from landslide.split import split
+
+    params = load_params(params_file)
+    total = len(read_coco(annotations).images)
+    with track(total, "split") as advance:
+        s = split(
+            annotations,
+            images,
+            out_dir,
+            params.split,
+            params.classes,
+            fresh=fresh,
+            progress=advance,
+        )
+    for note in s.notes:
+        console.print(f"note: {note}", markup=False, soft_wrap=True)
+    sizes = "; ".join(
+        f"{name} " + "/".join(str(c["images"]) for c in splits.values())
+        for name, splits in s.counts.items()
+    )
+    out.print(
+        f"split: {sizes} (train/val/test), {s.groups} groups, {s.kept} kept -> {out_dir}",
+        markup=False,
+    )
+
+
+# ---------------------------------------------------------------------------- augment
+
+
+@app.command("augment")
+def augment_cmd(
+    sets: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="Set to augment (repeatable; default: train.sets)."),
+    ] = None,
+    splits_dir: Annotated[
+        Path, typer.Option("--splits", help="Split manifests: <SET>/train.json.")
+    ] = Path("data/processed/splits"),
+    images: Annotated[Path, typer.Option("--images", help="The prepared photos.")] = Path(
+        "data/processed/prepared/images"
+    ),
+    out_dir: Annotated[
+        Path, typer.Option("--out", help="Output: <SET>/images, train.json, augment.json.")
+    ] = Path("data/processed/augmented"),
+    params_file: ParamsOption = None,
+) -> None:
+    """Augmented copies of each set's training photos (val and test are never augmented)."""
+    from landslide.annotations.coco import read_coco
+    from landslide.augment import augment
+
+    params = load_params(params_file)
+    p = params.augment
+    names = sets or params.train.sets
+    # every set's train.json is read before any is augmented: a typo fails fast
+    totals = {name: len(read_coco(splits_dir / name / "train.json").images) for name in names}
+    for set_name, total in totals.items():
+        train_json = splits_dir / set_name / "train.json"
+        with track(total, f"augment {set_name}") as advance:
+            s = augment(
+                train_json,
+                images,
+                out_dir / set_name,
+                p,
+                params.classes,
+                min_area=params.annotations.min_region_area,
+                jpeg_quality=params.prepare.jpeg_quality,
+                progress=advance,
+            )
+        out.print(f"{set_name}: {s.summary_line()}", markup=False, soft_wrap=True)
+
+
 # ---------------------------------------------------------------------------- params
 
 

@@ -48,3 +48,40 @@ class SampleError(LandslideError):
 
 class OutputExistsError(LandslideError):
     """A stage refuses to overwrite existing output without --force."""
+
+
+class AnnotationError(LandslideError):
+    """An annotation file (VIA or COCO) or one of its images is unreadable or invalid.
+
+    `where` names the image and region (`image 'a.jpg' region 3`) or the line and column.
+    """
+
+
+class PrepareError(LandslideError):
+    """An image cannot be prepared (corrupt, truncated, a decompression bomb, an unknown
+    pixel format), two photos would share an output name, or the output directory
+    overlaps the input images."""
+
+
+class ValidationFailed(LandslideError):
+    """The validation stage found failing checks; its report names each file and region."""
+
+    def __init__(self, failures: int, report: str | Path, *, first: str | None = None) -> None:
+        self.failures = failures
+        self.report = str(report)
+        noun = "failure" if failures == 1 else "failures"
+        super().__init__(
+            f"validation failed: {failures} {noun}, report: {report}",
+            hint=f"fix what the report lists, then validate again; first: {first}"
+            if first
+            else None,
+        )
+
+
+class SplitError(LandslideError):
+    """The photos cannot be split as Params ask (too few photos, an empty class in val/test)."""
+
+
+class TrainError(LandslideError):
+    """Training cannot start or go on: an empty train split, weights that do not fit or
+    cannot be fetched, a corrupt checkpoint, a missing device, a loss that is not finite."""

@@ -135,6 +135,29 @@ class AnnotationsParams(Section):
     max_image_pixels: PositiveInt = 89_478_485  # Pillow's decompression-bomb limit
 
 
+class ValidateParams(Section):
+    """great-expectations checks on the annotation table (`landslide validate`)."""
+
+    min_area_fraction: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0001  # 26 px² at 512x512
+    max_area_fraction: Annotated[float, Field(gt=0.0, le=1.0)] = 0.95
+    min_vertices: Annotated[int, Field(ge=3)] = 3
+    min_image_side: PositiveInt = 64  # pixels, upright image
+    require_landslide: bool = True  # at least one image with a landslide
+    require_negative: bool = True  # at least one image without
+    allow_duplicates: bool = False  # perceptual duplicates; identical bytes always fail
+    dup_distance: Annotated[int, Field(ge=0, le=64)] = 0  # phash Hamming distance, 0 = same hash
+    out_dir: Path = Path("reports/validation")
+
+    @model_validator(mode="after")
+    def _areas(self) -> ValidateParams:
+        if self.min_area_fraction >= self.max_area_fraction:
+            raise ValueError(
+                f"min_area_fraction ({self.min_area_fraction}) must be smaller than "
+                f"max_area_fraction ({self.max_area_fraction})"
+            )
+        return self
+
+
 class PrepareParams(Section):
     """Resize images and annotations to the training size."""
 
@@ -157,8 +180,9 @@ class SplitParams(Section):
     A: SetSizes = SetSizes(train=101, val=28, test=31)
     B: SetSizes = SetSizes(train=62)
     seed: int = 42
-    dup_distance: NonNegativeInt = 4
+    dup_distance: NonNegativeInt = 4  # perceptual-hash bits: near-duplicates share a split
     stratify: bool = True
+    scale: bool = True  # counts that don't match the data's size are scaled to it
 
     @model_validator(mode="after")
     def _nested(self) -> SplitParams:
@@ -195,6 +219,7 @@ class AugmentParams(Section):
     saturation: Annotated[float, Field(ge=0, le=1)] = 0.2
     blur: Probability = 0.1
     noise: Probability = 0.1
+    workers: NonNegativeInt = 0  # processes writing offline copies; 0 = one per CPU core
 
 
 class TrainParams(Section):
@@ -290,6 +315,8 @@ class Params(Section):
     scrape: ScrapeParams = ScrapeParams()
     curate: CurateParams = CurateParams()
     annotations: AnnotationsParams = AnnotationsParams()
+    # not `validate`: that name would shadow pydantic's BaseModel.validate (a warning on import)
+    validation: ValidateParams = ValidateParams()
     prepare: PrepareParams = PrepareParams()
     split: SplitParams = SplitParams()
     augment: AugmentParams = AugmentParams()

@@ -1,0 +1,354 @@
+"""The one region parser every VIA layout feeds: raw records -> `Annotations`.
+
+Each layout reader (in `via.py`) only walks its own structure and yields `RawImage`
+records holding VIA 2-style region objects (`{"shape_attributes": {...},
+"region_attributes": {name: value}}`; VIA 2 files' own lists are used as they are).
+`build_annotations` then, the same way for all:
+
+- finds each image in the images directory (or keeps its name when there is none),
+  refuses unsafe names, reads the upright size, applies `missing_image`;
+- refuses images listed twice;
+- turns each shape into a polygon (points and lines skipped with a warning);
+- reads the class from `class_attribute` through the synonym map;
+- cleans the polygons (clipping, degenerate, self-intersecting; see `geometry`);
+- adds the images of the directory that the file does not list (`unannotated`).
+
+Every problem is an `AnnotationError` naming the file, image and region, or a
+warning in `Annotations.warnings`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from landslide.annotations.classes import ClassMap, ClassValueError, value_text
+from landslide.annotations.geometry import Outline, clean, clean_mask
+from landslide.annotations.images import BadImage, ImageDir, UnsafeName, safe_name, upright_size
+from landslide.annotations.model import Annotations, ImageAnn, Point, Region
+from landslide.annotations.shapes import CONVEX, NoArea, ShapeError, outline
+from landslide.errors import AnnotationError
+from landslide.params import AnnotationsParams
+
+Options = dict[str, dict[str, str]]  # attribute name -> option id -> label
+
+
+@dataclass(slots=True)
+class RawImage:
+    name: Any  # the file name as written
+    entry: str  # how the file names this record, for messages (a key, a line)
+    regions: list[Any] = field(default_factory=list)  # VIA 2-style region objects
+    attributes: Any = None  # file attributes, name -> value
+    indices: list[int] | None = None  # region numbers when not 0, 1, ... (VIA 1 keys)
+    lines: list[int] | None = None  # CSV line of each region
+
+
+@dataclass(slots=True)
+class RawProject:
+    layout: str
+    images: list[RawImage]
+    region_options: Options = field(default_factory=dict)
+    file_options: Options = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _Image:
+    file_name: str
+    width: int | None
+    height: int | None
+    attributes: tuple[tuple[str, str], ...]
+    regions: list[_Pending] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _Pending(Outline):
+    """One region on its way: the outline to clean, and what the Region will hold."""
+
+    image: _Image | None = None
+    index: int = 0
+    line: int | None = None
+    label: str = ""
+    shape: str = ""
+    attributes: tuple[tuple[str, str], ...] = ()
+    polygon: tuple[Point, ...] | None = None
+    skipped: str = ""  # why the region is left out
+
+    @property
+    def where(self) -> str:
+        return _where(self.image, self.index, self.line)
+
+
+def _where(image: _Image | None, index: int, line: int | None) -> str:
+    name = image.file_name if image is not None else "?"
+    return f"image {name!r} region {index}" + (f" (line {line})" if line is not None else "")
+
+
+class _RegionProblem(Exception):
+    """What is wrong with one region (the builder adds the file, image and region)."""
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message, self.hint = message, hint
+
+
+def build_annotations(
+    raw: RawProject,
+    source: str | Path,
+    images_dir: Path | None,
+    p: AnnotationsParams,
+    classes: Sequence[str],
+) -> Annotations:
+    """`Annotations` from the records of any layout (see the module docstring)."""
+    return _Builder(raw, str(source), images_dir, p, classes).run()
+
+
+class _Builder:
+    def __init__(
+        self,
+        raw: RawProject,
+        source: str,
+        images_dir: Path | None,
+        p: AnnotationsParams,
+        classes: Sequence[str],
+    ) -> None:
+        self.raw, self.source, self.p = raw, source, p
+        self.classes = ClassMap(classes, p.synonyms)
+        self.images = _image_dir(images_dir, source) if images_dir is not None else None
+        self.warnings = list(raw.warnings)
+        self.class_options = _lookup(raw.region_options, p.class_attribute) or {}
+
+    def error(self, message: str, where: str | None = None, hint: str | None = None):
+        return AnnotationError(message, file=self.source, where=where, hint=hint)
+
+    def warn(self, where: str, message: str) -> None:
+        self.warnings.append(f"{self.source}: {where}: {message}")
+
+    # ------------------------------------------------------------------ the steps
+
+    def run(self) -> Annotations:
+        images: list[_Image] = []
+        seen: dict[str, str] = {}
+        for record in self.raw.images:
+            image = self.image(record, seen)
+            if image is not None:
+                images.append(image)
+                indices = record.indices or range(len(record.regions))
+                lines = record.lines or None
+                for k, region in enumerate(record.regions):
+                    line = lines[k] if lines else None
+                    image.regions.append(self.region(image, region, indices[k], line))
+        annotated = [self.finish(image) for image in self.clean(images)]
+        return Annotations(
+            images=annotated + self.unannotated(seen),
+            source=self.source,
+            warnings=self.warnings,
+        )
+
+    def image(self, record: RawImage, seen: dict[str, str]) -> _Image | None:
+        if not isinstance(record.name, str):
+            raise self.error(
+                f"file name missing or not a string (got {record.name!r})", record.entry
+            )
+        where = f"image {record.name!r}"
+        try:
+            name, note = safe_name(record.name)
+        except UnsafeName as exc:
+            raise self.error(str(exc), where) from None
+        if note:
+            self.warn(where, note)
+        located = self.locate(name, where)
+        if located is None:
+            return None
+        file_name, width, height = located
+        if file_name in seen:
+            raise self.error(
+                f"listed twice ({seen[file_name]} and {record.entry})",
+                f"image {file_name!r}",
+                hint="keep one entry per photo",
+            )
+        seen[file_name] = record.entry
+        if record.attributes is not None and not isinstance(record.attributes, dict):
+            raise self.error("file_attributes is not an object", where)
+        attributes = _other_attributes(record.attributes or {}, self.raw.file_options)
+        return _Image(file_name, width, height, attributes)
+
+    def locate(self, name: str, where: str) -> tuple[str, int | None, int | None] | None:
+        if self.images is None:
+            return name, None, None
+        try:
+            rel = self.images.find(name)
+        except UnsafeName as exc:
+            raise self.error(str(exc), where) from None
+        if rel is None:
+            if self.p.missing_image == "skip":
+                self.warn(where, f"not found in {self.images.root}: left out")
+                return None
+            raise self.error(
+                f"not found in {self.images.root}",
+                where,
+                hint="put the photo there, or set annotations.missing_image: skip",
+            )
+        try:
+            width, height = upright_size(self.images.path(rel), self.p.max_image_pixels)
+        except BadImage as exc:
+            raise self.error(str(exc), f"image {rel!r}") from None
+        return rel, width, height
+
+    def region(self, image: _Image, region: Any, index: int, line: int | None) -> _Pending:
+        try:
+            return self.parse_region(image, region, index, line)
+        except _RegionProblem as exc:
+            raise self.error(exc.message, _where(image, index, line), exc.hint) from None
+
+    def parse_region(self, image: _Image, region: Any, index: int, line: int | None) -> _Pending:
+        if type(region) is not dict:
+            raise _RegionProblem(f"expected a region object, got {region!r:.40}")
+        shape = region.get("shape_attributes")
+        if type(shape) is not dict:
+            raise _RegionProblem("shape_attributes missing or not an object")
+        try:
+            name, xs, ys = outline(shape)
+        except NoArea as exc:
+            return _Pending([], [], image=image, index=index, line=line, skipped=str(exc))
+        except ShapeError as exc:
+            raise _RegionProblem(str(exc)) from None
+        attributes = region.get("region_attributes")
+        if attributes is None:
+            attributes = {}
+        elif type(attributes) is not dict:
+            raise _RegionProblem("region_attributes is not an object")
+        label = self.label(attributes)
+        others = _other_attributes(attributes, self.raw.region_options, self.p.class_attribute)
+        size = (image.width, image.height)
+        return _Pending(xs, ys, *size, name in CONVEX, image, index, line, label, name, others)
+
+    def label(self, attributes: dict[str, Any]) -> str:
+        key = self.p.class_attribute
+        if key not in attributes:
+            key = _lookup_key(attributes, key)
+            if key is None:
+                raise self.missing_class()
+        try:
+            return self.classes.label(attributes[key], self.class_options)
+        except ClassValueError as exc:
+            raise _RegionProblem(
+                str(exc), "map it in annotations.synonyms in the params file"
+            ) from None
+
+    def missing_class(self) -> _RegionProblem:
+        """No class attribute: say which attributes the file's regions do have."""
+        found = sorted(
+            {
+                str(k)
+                for image in self.raw.images
+                for r in image.regions
+                if isinstance(r, dict) and isinstance(r.get("region_attributes"), dict)
+                for k in r["region_attributes"]
+            }
+        )
+        missing = f"no class: region attribute {self.p.class_attribute!r} missing"
+        if _lookup_key(dict.fromkeys(found), self.p.class_attribute) is not None:
+            return _RegionProblem(
+                f"{missing}: this region has none (other regions of the file have one)",
+                "give the region a class in VIA, or delete it",
+            )
+        names = ", ".join(found) if found else "none: the regions carry no attributes"
+        return _RegionProblem(
+            f"{missing} (region attributes in this file: {names})",
+            "set annotations.class_attribute to the attribute that holds the class",
+        )
+
+    def clean(self, images: list[_Image]) -> list[_Image]:
+        """Polygons for every region: the fast bulk check, then `clean` for the rest."""
+        pending = [r for image in images for r in image.regions if not r.skipped]
+        mask = clean_mask(pending, self.p.min_region_area)
+        for region, unchanged in zip(pending, mask, strict=True):
+            if unchanged:
+                region.polygon = tuple(zip(region.xs, region.ys, strict=True))
+                continue
+            try:
+                cleaned = clean(region, self.p.min_region_area)
+            except ShapeError as exc:
+                raise self.error(str(exc), region.where) from None
+            region.polygon = cleaned.polygon
+            if cleaned.polygon is None:
+                region.skipped = "; ".join(cleaned.notes)
+            else:
+                for note in cleaned.notes:
+                    self.warn(region.where, note)
+        return images
+
+    def finish(self, image: _Image) -> ImageAnn:
+        regions = []
+        for r in image.regions:
+            if r.polygon is None:
+                self.warn(r.where, r.skipped)
+                continue
+            regions.append(Region(r.label, r.polygon, r.index, r.shape, r.attributes))
+        return ImageAnn(
+            image.file_name, image.width, image.height, tuple(regions), image.attributes
+        )
+
+    def unannotated(self, seen: dict[str, str]) -> list[ImageAnn]:
+        if self.images is None:
+            return []
+        extra = [name for name in self.images.images() if name not in seen]
+        if not extra:
+            return []
+        shown = ", ".join(extra[:5]) + (", ..." if len(extra) > 5 else "")
+        if self.p.unannotated == "error":
+            raise self.error(
+                f"{len(extra)} images in {self.images.root} are not in this file: {shown}",
+                hint="annotate them, remove them, or set annotations.unannotated: negative",
+            )
+        self.warnings.append(
+            f"{self.source}: {len(extra)} images in {self.images.root} are not in this file, "
+            f"kept as negatives: {shown}"
+        )
+        images = []
+        for name in extra:
+            try:
+                width, height = upright_size(self.images.path(name), self.p.max_image_pixels)
+            except BadImage as exc:
+                raise self.error(str(exc), f"image {name!r}") from None
+            images.append(ImageAnn(name, width, height))
+        return images
+
+
+def _other_attributes(
+    attributes: dict[str, Any], options: Options, exclude: str = ""
+) -> tuple[tuple[str, str], ...]:
+    """(name, text) of every attribute but `exclude` (ignoring case), in file order."""
+    if not attributes or (len(attributes) == 1 and exclude in attributes):
+        return ()
+    folded = exclude.casefold()
+    return tuple(
+        (str(k), value_text(v, options.get(k)))
+        for k, v in attributes.items()
+        if not exclude or str(k).casefold() != folded
+    )
+
+
+def _image_dir(images_dir: Path, source: str) -> ImageDir:
+    if not Path(images_dir).is_dir():
+        raise AnnotationError(
+            f"images directory {str(images_dir)!r} not found", file=source, where=None
+        )
+    return ImageDir(Path(images_dir))
+
+
+def _lookup(options: Options, name: str) -> dict[str, str] | None:
+    key = name if name in options else _lookup_key(options, name)
+    return options.get(key) if key is not None else None
+
+
+def _lookup_key(mapping: dict[str, Any], name: str) -> str | None:
+    """The key of `mapping` equal to `name` ignoring case and surrounding spaces."""
+    wanted = name.strip().casefold()
+    for key in mapping:
+        if isinstance(key, str) and key.strip().casefold() == wanted:
+            return key
+    return None
