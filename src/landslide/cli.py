@@ -92,6 +92,12 @@ def sample(
     n: Annotated[int | None, typer.Option("--n", min=1, help="Number of photos.")] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="Random seed.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite a non-empty --out.")] = False,
+    decisions: Annotated[
+        Path | None,
+        typer.Option(
+            "--decisions", help="Where to write the curation decisions [OUT/decisions.csv]."
+        ),
+    ] = None,
     params_file: ParamsOption = None,
 ) -> None:
     """Write the embedded synthetic sample: photos, a VIA project, provenance, decisions."""
@@ -102,7 +108,9 @@ def sample(
         update={k: v for k, v in {"n": n, "seed": seed}.items() if v is not None}
     )
     with track(p.n, "sample") as advance:
-        s = generate_sample(out_dir, p, params.classes, force=force, progress=advance)
+        s = generate_sample(
+            out_dir, p, params.classes, force=force, decisions_file=decisions, progress=advance
+        )
     regions = ", ".join(f"{k} {v}" for k, v in s.regions.items())
     out.print(
         f"sample: {s.images} photos ({s.landslide_images} landslide, {s.negative_images} "
@@ -308,14 +316,7 @@ def split_cmd(
         )
     for note in s.notes:
         console.print(f"note: {note}", markup=False, soft_wrap=True)
-    sizes = "; ".join(
-        f"{name} " + "/".join(str(c["images"]) for c in splits.values())
-        for name, splits in s.counts.items()
-    )
-    out.print(
-        f"split: {sizes} (train/val/test), {s.groups} groups, {s.kept} kept -> {out_dir}",
-        markup=False,
-    )
+    out.print(s.summary_line(), markup=False, soft_wrap=True)
 
 
 # ---------------------------------------------------------------------------- augment
@@ -361,6 +362,292 @@ def augment_cmd(
                 progress=advance,
             )
         out.print(f"{set_name}: {s.summary_line()}", markup=False, soft_wrap=True)
+
+
+# ---------------------------------------------------------------------------- train
+
+
+@app.command("train")
+def train_cmd(
+    backbone: Annotated[
+        str, typer.Option("--backbone", "-b", help="resnet50 or resnet101.")
+    ] = "resnet101",
+    set_name: Annotated[str, typer.Option("--set", help="Set A or B.")] = "A",
+    epochs: Annotated[
+        int | None, typer.Option("--epochs", min=1, help="Epochs (default train.epochs).")
+    ] = None,
+    weights: Annotated[
+        str | None,
+        typer.Option("--weights", help="coco, imagenet, none or a state-dict path."),
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue from the last checkpoint.")
+    ] = False,
+    device: Annotated[
+        str | None, typer.Option("--device", help="auto, cpu, cuda or cuda:N.")
+    ] = None,
+    data_dir: Annotated[
+        Path, typer.Option("--data", help="Processed data: splits/, augmented/, prepared/.")
+    ] = Path("data/processed"),
+    models_dir: Annotated[
+        Path | None, typer.Option("--models", help="Output root (default train.models_dir).")
+    ] = None,
+    params_file: ParamsOption = None,
+) -> None:
+    """Train Mask R-CNN on one set: checkpoints, model.pt, metrics, MLflow run."""
+    import os
+
+    from landslide.errors import TrainError
+    from landslide.train import TrainPaths, train
+
+    params = load_params(params_file)
+    if set_name not in ("A", "B"):
+        raise TrainError(f"unknown set {set_name!r} (known: A, B)", hint="pass --set A or --set B")
+    updates = {k: v for k, v in {"epochs": epochs, "device": device}.items() if v is not None}
+    params.train = params.train.model_copy(update=updates)
+    paths = TrainPaths.default(
+        set_name, backbone, params, processed=data_dir, models_dir=models_dir
+    )
+    main = os.environ.get("RANK", "0") == "0"
+    bars = _EpochBars()
+    try:
+        result = train(
+            set_name,
+            backbone,
+            params,
+            paths=paths,
+            resume=resume,
+            weights=weights,
+            progress=bars,
+        )
+    finally:
+        bars.bar.stop()
+    if main:
+        out.print(result.summary_line(), markup=False, soft_wrap=True)
+
+
+class _EpochBars:
+    """A rich bar per epoch (step, running losses, images/s) and a line when it ends."""
+
+    def __init__(self) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
+        self.bar = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[losses]}"),
+            TextColumn("{task.fields[speed]}"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        )
+        self.task: Any = None
+        self.epochs = 0
+
+    def start(self, lines: list[str]) -> None:
+        for line in lines:
+            console.print(line, markup=False, soft_wrap=True)
+
+    def epoch_start(self, epoch: int, epochs: int, steps: int) -> None:
+        self.epochs = epochs
+        self.bar.start()
+        self.task = self.bar.add_task(
+            f"epoch {epoch}/{epochs}", total=steps or None, losses="", speed=""
+        )
+
+    def step(self, step: int, steps: int, losses: dict[str, float], images_per_s: float) -> None:
+        shown = " ".join(f"{k} {v:.3f}" for k, v in losses.items())
+        self.bar.update(self.task, completed=step, losses=shown, speed=f"{images_per_s:.1f} img/s")
+
+    def epoch_end(self, row: dict[str, float]) -> None:
+        self.bar.stop()
+        if self.task is not None:
+            self.bar.remove_task(self.task)
+        val = (
+            f" | val total {row['val_total']:.3f} P {row['val_precision']:.2f} "
+            f"R {row['val_recall']:.2f} F1 {row['val_f1']:.2f}"
+            if "val_total" in row
+            else ""
+        )
+        console.print(
+            f"epoch {int(row['epoch'])}/{self.epochs}: train total {row['train_total']:.3f} "
+            f"(rpn_class {row['train_rpn_class']:.3f}, rpn_bbox {row['train_rpn_bbox']:.3f}, "
+            f"mrcnn_class {row['train_mrcnn_class']:.3f}, mrcnn_bbox "
+            f"{row['train_mrcnn_bbox']:.3f}, mrcnn_mask {row['train_mrcnn_mask']:.3f}){val}, "
+            f"lr {row['lr']:.2g}, {row['train_seconds']:.0f} s",
+            markup=False,
+            soft_wrap=True,
+        )
+
+
+# ---------------------------------------------------------------------------- evaluate
+
+
+@app.command("evaluate")
+def evaluate_cmd(
+    backbone: Annotated[
+        str, typer.Option("--backbone", "-b", help="resnet50 or resnet101.")
+    ] = "resnet101",
+    set_name: Annotated[str, typer.Option("--set", help="Set A or B.")] = "A",
+    split: Annotated[
+        str | None, typer.Option("--split", help="test or val (default evaluate.split).")
+    ] = None,
+    threshold: Annotated[
+        float | None,
+        typer.Option("--threshold", min=0.0, max=1.0, help="Score threshold (evaluate.threshold)."),
+    ] = None,
+    data_dir: Annotated[
+        Path, typer.Option("--data", help="Processed data: splits/, prepared/images.")
+    ] = Path("data/processed"),
+    models_dir: Annotated[
+        Path | None, typer.Option("--models", help="Models root (default train.models_dir).")
+    ] = None,
+    out_dir: Annotated[
+        Path | None,
+        typer.Option("--out", help="Output (default reports/eval/<backbone>-set<SET>)."),
+    ] = None,
+    params_file: ParamsOption = None,
+) -> None:
+    """Image-level P/R/F1 (the study's), per-frame table, COCO AP, pixel IoU; plots; MLflow."""
+    from landslide.errors import EvaluateError
+    from landslide.evaluate import check_inputs, default_out_dir, evaluate
+    from landslide.params import BACKBONES
+
+    params = load_params(params_file)
+    if backbone not in BACKBONES:
+        raise EvaluateError(
+            f"unknown backbone {backbone!r} (known: {', '.join(BACKBONES)})",
+            hint="pass --backbone resnet50 or --backbone resnet101",
+        )
+    if set_name not in ("A", "B"):
+        raise EvaluateError(f"unknown set {set_name!r} (known: A, B)", hint="pass --set A or B")
+    if split not in (None, "test", "val"):
+        raise EvaluateError(f"unknown split {split!r} (known: test, val)")
+    updates = {k: v for k, v in {"split": split, "threshold": threshold}.items() if v is not None}
+    params.evaluate = params.evaluate.model_copy(update=updates)
+    name = f"{backbone}-set{set_name}"
+    split = params.evaluate.split
+    model_dir = (models_dir or params.train.models_dir) / name
+    test_json = data_dir / "splits" / set_name / f"{split}.json"
+    images = data_dir / "prepared" / "images"
+    # `--split val` on the command line is a side look: it never overwrites the test results
+    # that dvc.yaml declares; evaluate.split in params changes the stage itself.
+    side_look = updates.get("split", "test") != "test"
+    out_dir = out_dir or default_out_dir(f"{name}-{split}" if side_look else name)
+    total = check_inputs(model_dir, test_json, images)
+    with track(total, f"evaluate {name}") as advance:
+        result = evaluate(model_dir, test_json, images, out_dir, params, progress=advance)
+    _print_warnings(result.warnings)
+    out.print(result.summary_line(), markup=False, soft_wrap=True)
+
+
+# ---------------------------------------------------------------------------- report
+
+
+@app.command("report")
+def report_cmd(
+    out_file: Annotated[
+        Path, typer.Option("--out", help="Markdown page; the HTML page is written beside it.")
+    ] = Path("reports/report.md"),
+    eval_dir: Annotated[
+        Path, typer.Option("--eval", help="Evaluations: <backbone>-set<SET>/metrics.json, ...")
+    ] = Path("reports/eval"),
+    models_dir: Annotated[
+        Path | None, typer.Option("--models", help="Models root (default train.models_dir).")
+    ] = None,
+    params_file: ParamsOption = None,
+) -> None:
+    """The study's tables regenerated from this run, the study's figures beside (MD + HTML)."""
+    from landslide.report import report
+
+    params = load_params(params_file)
+    result = report(out_file, params, models_dir=models_dir, eval_dir=eval_dir)
+    out.print(result.summary_line(), markup=False, soft_wrap=True)
+
+
+# ---------------------------------------------------------------------------- flow
+
+flow_app = typer.Typer(cls=_Group, help="Run the whole pipeline as a Prefect flow.")
+
+
+def _load_flow(name: str) -> Any:
+    """A flow object from `flows/<name>.py` of the project in the current directory."""
+    import importlib.util
+
+    path = Path("flows") / f"{name}.py"
+    if not path.exists():
+        raise LandslideError(
+            "flow file not found", file=path, hint="run from the project root (where dvc.yaml is)"
+        )
+    spec = importlib.util.spec_from_file_location(f"landslide_flows_{name}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@flow_app.command("run")
+def flow_run(params_file: ParamsOption = None) -> None:
+    """Checkpoint, prepare, validate, split, augment, train, evaluate, report.
+
+    Finished stages are skipped (same fingerprints as `dvc repro`). Runs against a
+    temporary local Prefect API, or against a Prefect server when PREFECT_API_URL is set.
+    A stage's LandslideError (e.g. a failed validation) stops the flow and prints here.
+    """
+    load_params(params_file)  # bad params fail here, in one line, before Prefect starts
+    module = _load_flow("pipeline")
+    results = module.pipeline(params_file=str(params_file) if params_file else None)
+    for stage, result in results.items():
+        out.print(f"{stage}: {result}", markup=False, soft_wrap=True)
+
+
+@flow_app.command("resume")
+def flow_resume(
+    note: Annotated[str, typer.Option("--note", help="A note stored with the input.")] = "",
+) -> None:
+    """Resume the paused pipeline runs (needs a Prefect server: PREFECT_API_URL)."""
+    import asyncio
+
+    resumed = asyncio.run(_resume_paused(note))
+    if not resumed:
+        raise LandslideError(
+            "no paused pipeline run found",
+            hint="pause/resume across processes needs `prefect server start` and PREFECT_API_URL",
+        )
+    out.print(f"flow: resumed {', '.join(resumed)}", markup=False)
+
+
+async def _resume_paused(note: str) -> list[str]:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        FlowFilter,
+        FlowFilterName,
+        FlowRunFilter,
+        FlowRunFilterState,
+        FlowRunFilterStateName,
+    )
+    from prefect.flow_runs import aresume_flow_run
+
+    async with get_client() as client:
+        runs = await client.read_flow_runs(
+            flow_filter=FlowFilter(name=FlowFilterName(any_=["landslide-pipeline"])),
+            flow_run_filter=FlowRunFilter(
+                state=FlowRunFilterState(name=FlowRunFilterStateName(any_=["Paused"]))
+            ),
+        )
+    for run in runs:
+        await aresume_flow_run(run.id, run_input={"done": True, "note": note})
+    return [run.name for run in runs]
+
+
+app.add_typer(flow_app, name="flow")
 
 
 # ---------------------------------------------------------------------------- params

@@ -85,3 +85,12 @@ class SplitError(LandslideError):
 class TrainError(LandslideError):
     """Training cannot start or go on: an empty train split, weights that do not fit or
     cannot be fetched, a corrupt checkpoint, a missing device, a loss that is not finite."""
+
+
+class CurationError(LandslideError):
+    """The curation decisions file is unreadable or holds unknown values."""
+
+
+class EvaluateError(LandslideError):
+    """A model cannot be evaluated: its directory or files are missing, its classes differ
+    from the annotations', or the test split is empty or missing."""

@@ -253,8 +253,18 @@ class TrainParams(Section):
     rpn_batch_size_per_image: PositiveInt = 256
     box_batch_size_per_image: PositiveInt = 512
     box_detections_per_img: PositiveInt = 100
+    # RPN anchor side per FPN level (5 values, pixels); [] = torchvision's (32, 64, 128, 256,
+    # 512). Small prepared images need smaller anchors (the demo's 128 px: 8 ... 128).
+    anchor_sizes: list[PositiveInt] = []
     checkpoint_every: PositiveInt = 1  # epochs
     models_dir: Path = Path("models")
+
+    @field_validator("anchor_sizes")
+    @classmethod
+    def _anchors(cls, v: list[int]) -> list[int]:
+        if v and len(v) != 5:
+            raise ValueError(f"one anchor size per FPN level: 5 values or [], got {len(v)}")
+        return v
 
 
 class EvaluateParams(Section):

@@ -203,9 +203,13 @@ def generate_sample(
     classes: Sequence[str] = CLASSES,
     *,
     force: bool = False,
+    decisions_file: Path | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> SampleSummary:
     """Write `p.n` synthetic photos, their VIA project, provenance and decisions.
+
+    The curation decisions go to `decisions_file` (default `out_dir/decisions.csv`;
+    the pipeline reads them from `curate.decisions`).
 
     Raises OutputExistsError if `out_dir` is not empty (unless `force`, which removes
     only what this function writes), SampleError if it cannot write there.
@@ -236,7 +240,7 @@ def generate_sample(
         if progress is not None:
             progress(1)
     write_csv(out_dir / PROVENANCE_FILE, provenance, PROVENANCE_FIELDS)
-    write_csv(out_dir / DECISIONS_FILE, decisions, DECISION_FIELDS)
+    write_csv(decisions_file or out_dir / DECISIONS_FILE, decisions, DECISION_FIELDS)
     # The project goes last: a run killed midway leaves no project that points at missing files.
     project = _via_project(metadata, classes)
     write_text(out_dir / VIA_FILE, _via_json(project))

@@ -77,6 +77,16 @@ class SplitSummary:
     kept: int  # photos whose split came from the previous assignment
     notes: list[str] = field(default_factory=list)
 
+    def summary_line(self) -> str:
+        sizes = "; ".join(
+            f"{name} " + "/".join(str(c["images"]) for c in splits.values())
+            for name, splits in self.counts.items()
+        )
+        return (
+            f"split: {sizes} (train/val/test), {self.groups} groups, "
+            f"{self.kept} kept -> {self.out_dir}"
+        )
+
     def to_json(self) -> dict[str, Any]:
         return {
             "sets": self.counts,

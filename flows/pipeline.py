@@ -1,0 +1,217 @@
+"""The landslide pipeline as a Prefect flow: the stage functions `dvc repro` runs, in order.
+
+    landslide flow run --params params.demo.yaml        # or: python flows/pipeline.py
+
+Tasks are thin: each calls one stage function with the paths dvc.yaml names. A task's
+cache key is the fingerprint DVC would compute for the stage (deps' content and the
+params keys it declares, read from dvc.yaml; see `landslide.stages`), so a re-run skips
+what `dvc repro` would skip; a stage whose outputs are missing always runs.
+
+The curation checkpoint pauses the run (`pause_flow_run` with a form) while photos wait
+for a decision or a polygon; resume it from the Prefect UI or `landslide flow resume`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, get_run_logger, task
+from prefect.context import TaskRunContext
+from prefect.flow_runs import pause_flow_run
+from prefect.input import RunInput
+
+from landslide import stages as S
+from landslide.params import Params, load_params
+from landslide.tracking import parent_env, pipeline_run
+
+ROOT = Path(".")
+
+
+def stage_cache(stage: str):
+    """A Prefect cache-key function: the fingerprint of the dvc.yaml stage `stage`."""
+
+    def key(context: TaskRunContext, arguments: dict[str, Any]) -> str:
+        params = arguments["params"]
+        name = stage.format(**arguments)
+        return S.fingerprint(S.load_stages(ROOT / "dvc.yaml", params)[name], params, ROOT)
+
+    return key
+
+
+def run_stage(stage_task: Any, stage: str, params: Params, **arguments: Any) -> Any:
+    """Run a stage task; one whose outputs are missing runs even when its key is cached."""
+    name = stage.format(**arguments)
+    missing = S.load_stages(ROOT / "dvc.yaml", params)[name].missing_outputs(ROOT)
+    return stage_task.with_options(refresh_cache=bool(missing))(params=params, **arguments)
+
+
+# ------------------------------------------------------------------------------ tasks
+
+
+class CurationDone(RunInput):
+    """Shown in the Prefect UI when the run waits for curation or annotation."""
+
+    done: bool = True
+    note: str = ""
+
+
+@task
+def count_waiting(params: Params) -> dict[str, Any]:
+    from landslide.annotations import read_via
+    from landslide.curate import curation_status
+
+    ann = read_via(ROOT / S.VIA_PROJECT, None, params.annotations, params.classes)
+    annotated = {im.file_name for im in ann.images if im.has_landslide}
+    status = curation_status(ROOT / S.RAW_IMAGES, params.curate.decisions, annotated)
+    return {
+        "waiting": status.waiting,
+        "undecided": len(status.undecided),
+        "unannotated": len(status.unannotated),
+        "summary": status.summary_line(),
+    }
+
+
+@task(cache_key_fn=stage_cache("prepare"), persist_result=True)
+def prepare_images(params: Params) -> str:
+    from landslide.prepare import prepare
+
+    s = prepare(ROOT / S.VIA_PROJECT, ROOT / S.RAW_IMAGES, ROOT / S.PREPARED, params)
+    return s.summary_line()
+
+
+@task(cache_key_fn=stage_cache("validate"), persist_result=True)
+def validate_labels(params: Params) -> str:
+    from landslide.annotations import load_annotations
+    from landslide.validate import validate
+
+    images = ROOT / S.PREPARED_IMAGES
+    ann = load_annotations(ROOT / S.PREPARED_COCO, images, params)
+    report = validate(ann, images, ROOT / S.VALIDATION, params.validation, params.classes)
+    report.raise_if_failed()  # a failed validation stops the flow before training
+    return report.summary_line()
+
+
+@task(cache_key_fn=stage_cache("split"), persist_result=True)
+def split_sets(params: Params) -> str:
+    from landslide.split import split
+
+    s = split(
+        ROOT / S.PREPARED_COCO,
+        ROOT / S.PREPARED_IMAGES,
+        ROOT / S.SPLITS,
+        params.split,
+        params.classes,
+    )
+    return s.summary_line()
+
+
+@task(cache_key_fn=stage_cache("augment@{set_name}"), persist_result=True)
+def augment_train(params: Params, set_name: str) -> str:
+    from landslide.augment import augment
+
+    s = augment(
+        ROOT / S.SPLITS / set_name / "train.json",
+        ROOT / S.PREPARED_IMAGES,
+        ROOT / S.AUGMENTED / set_name,
+        params.augment,
+        params.classes,
+        min_area=params.annotations.min_region_area,
+        jpeg_quality=params.prepare.jpeg_quality,
+    )
+    return s.summary_line()
+
+
+@task(cache_key_fn=stage_cache("train@{backbone}-{set_name}"), persist_result=True)
+def train_model(params: Params, backbone: str, set_name: str) -> str:
+    from landslide.train import train
+
+    return train(set_name, backbone, params).summary_line()
+
+
+@task(cache_key_fn=stage_cache("evaluate@{backbone}-{set_name}"), persist_result=True)
+def evaluate_model(params: Params, backbone: str, set_name: str) -> str:
+    from landslide.evaluate import evaluate
+    from landslide.train import run_name
+
+    name = run_name(backbone, set_name)
+    result = evaluate(
+        ROOT / S.MODELS / name,
+        ROOT / S.SPLITS / set_name / f"{params.evaluate.split}.json",
+        ROOT / S.PREPARED_IMAGES,
+        ROOT / S.EVALUATION / name,
+        params,
+    )
+    return result.summary_line()
+
+
+@task(cache_key_fn=stage_cache("report"), persist_result=True)
+def write_report(params: Params) -> str:
+    from landslide.report import report
+
+    return report(ROOT / S.REPORT, params).summary_line()
+
+
+# ------------------------------------------------------------------------------- flow
+
+
+@flow(name="landslide-pipeline", log_prints=True)
+def pipeline(params_file: str | None = None, wait_timeout_s: int = 24 * 3600) -> dict[str, Any]:
+    """Checkpoint -> prepare -> validate -> split -> augment -> train -> evaluate -> report."""
+    logger = get_run_logger()
+    params = load_params(params_file)
+
+    waiting = count_waiting(params)
+    while waiting["waiting"]:
+        logger.warning("waiting for people: %s", waiting["summary"])
+        pause_flow_run(
+            wait_for_input=CurationDone.with_initial_data(
+                description=(
+                    f"**{waiting['undecided']} photos wait for a decision and "
+                    f"{waiting['unannotated']} accepted landslide photos for a polygon.** "
+                    "Curate (`landslide curate serve`) and annotate in VIA, then resume."
+                ),
+            ),
+            timeout=wait_timeout_s,
+        )
+        waiting = count_waiting(params)
+    logger.info(waiting["summary"])
+
+    results: dict[str, Any] = {"curation": waiting["summary"]}
+    results["prepare"] = run_stage(prepare_images, "prepare", params)
+    results["validate"] = run_stage(validate_labels, "validate", params)
+    results["split"] = run_stage(split_sets, "split", params)
+    for set_name in params.train.sets:
+        results[f"augment {set_name}"] = run_stage(
+            augment_train, "augment@{set_name}", params, set_name=set_name
+        )
+
+    # One MLflow parent run per flow run; the training and evaluation runs nest under it.
+    runs = [(b, s) for b in params.train.backbones for s in params.train.sets]
+    with pipeline_run(params) as parent, parent_env(parent):
+        for backbone, set_name in runs:  # one after another: one CPU or one GPU
+            key = f"train {backbone}-set{set_name}"
+            results[key] = run_stage(
+                train_model,
+                "train@{backbone}-{set_name}",
+                params,
+                backbone=backbone,
+                set_name=set_name,
+            )
+        for backbone, set_name in runs:
+            key = f"evaluate {backbone}-set{set_name}"
+            results[key] = run_stage(
+                evaluate_model,
+                "evaluate@{backbone}-{set_name}",
+                params,
+                backbone=backbone,
+                set_name=set_name,
+            )
+    results["report"] = run_stage(write_report, "report", params)
+    return results
+
+
+if __name__ == "__main__":
+    import sys
+
+    pipeline(sys.argv[1] if len(sys.argv) > 1 else None)

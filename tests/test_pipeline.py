@@ -1,0 +1,313 @@
+"""The two drivers of the stages: `dvc repro` and the Prefect flow, on a tiny project.
+
+Real components: `dvc repro` in a temporary git repository, a Prefect flow run against
+Prefect's temporary local server, the curation pause resumed with input.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from landslide import stages as S
+from landslide.params import load_params
+from landslide.sample import generate_sample
+
+REPO = Path(__file__).resolve().parents[1]
+
+# A tiny profile: the demo profile, smaller still.
+TINY = {
+    "extends": str(REPO / "params.demo.yaml"),
+    "sample": {"n": 24, "min_side": 64, "max_side": 96},
+    "prepare": {"size": [64, 64], "workers": 1},
+    "augment": {"workers": 1},
+    "train": {"backbones": ["resnet50"], "sets": ["A"], "epochs": 1, "batch_size": 4},
+    "evaluate": {"overlays": 2},
+}
+
+DATA_OUTPUTS = [
+    "data/processed/prepared/annotations.json",
+    "data/processed/splits/A/train.json",
+    "data/processed/splits/A/test.json",
+    "data/processed/splits/B/train.json",
+    "data/processed/splits/assignment.csv",
+    "data/processed/augmented/A/train.json",
+]
+MODEL_OUTPUTS = [
+    "models/resnet50-setA/model.pt",
+    "models/resnet50-setA/losses.csv",
+    "reports/eval/resnet50-setA/metrics.json",
+    "reports/eval/resnet50-setA/frames.csv",
+    "reports/report.md",
+]
+
+
+def make_project(root: Path, *, decisions: bool = True) -> Path:
+    """A project directory: pipeline files, resolved tiny params.yaml, sample data."""
+    root.mkdir(parents=True, exist_ok=True)
+    for name in ("dvc.yaml", "flows"):
+        src = REPO / name
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, root / name)
+    shutil.copytree(REPO / "src" / "landslide", root / "src" / "landslide")
+    (root / "tiny.yaml").write_text(yaml.safe_dump(TINY))
+    params = load_params(root / "tiny.yaml")
+    (root / "params.yaml").write_text(params.to_yaml())  # DVC needs every key in one file
+    generate_sample(
+        root / "data" / "raw",
+        params.sample,
+        params.classes,
+        decisions_file=root / "data" / "curation" / "decisions.csv" if decisions else None,
+    )
+    return root
+
+
+def load_flow_module() -> Any:
+    spec = importlib.util.spec_from_file_location("pipeline_flow", REPO / "flows" / "pipeline.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def digests(root: Path, paths: list[str]) -> dict[str, str]:
+    return {p: hashlib.sha256((root / p).read_bytes()).hexdigest() for p in paths}
+
+
+@pytest.fixture(autouse=True)
+def mlflow_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    return uri
+
+
+def epochs_logged(uri: str, run_name: str) -> list[int]:
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=uri)
+    runs = client.search_runs(
+        [e.experiment_id for e in client.search_experiments()],
+        filter_string=f"attributes.run_name = '{run_name}'",
+    )
+    assert runs, f"no MLflow run named {run_name}"
+    return [m.step for m in client.get_metric_history(runs[0].info.run_id, "train/total")]
+
+
+@pytest.fixture(scope="module")
+def prefect_server():
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=60):
+        yield
+
+
+# --------------------------------------------------------------------------- fast checks
+
+
+def test_dvc_yaml_names_the_standard_paths() -> None:
+    specs = S.load_stages(REPO / "dvc.yaml")
+    declared = {p for spec in specs.values() for p in (*spec.deps, *spec.outs)}
+    text = (REPO / "dvc.yaml").read_text()
+    for path in (S.RAW_IMAGES, S.VIA_PROJECT, S.PREPARED_IMAGES, S.PREPARED_COCO):
+        assert path in declared, path
+    for path in (S.VALIDATION, S.SPLITS, S.AUGMENTED):
+        assert path in text, path
+
+
+def test_every_dvc_param_key_exists_in_params() -> None:
+    params = load_params(REPO / "params.yaml")
+    for spec in S.load_stages(REPO / "dvc.yaml").values():
+        for key in spec.params:
+            S.param_value(params, key)  # raises KeyError for a key Params doesn't have
+
+
+def test_every_stage_code_dep_exists() -> None:
+    for spec in S.load_stages(REPO / "dvc.yaml").values():
+        for dep in spec.deps:
+            if dep.startswith("src/"):
+                assert (REPO / dep).exists(), f"{spec.name}: {dep}"
+
+
+def test_fingerprint_follows_deps_and_params(tmp_path: Path) -> None:
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.txt").write_text("a")
+    spec = S.StageSpec("s", "cmd", deps=("in",), params=("train.lr",), outs=("out",))
+    params = load_params(REPO / "params.yaml")
+    first = S.fingerprint(spec, params, tmp_path)
+    assert S.fingerprint(spec, params, tmp_path) == first
+    other = params.model_copy(deep=True)
+    other.train.epochs = 99  # a key the stage does not read
+    assert S.fingerprint(spec, other, tmp_path) == first
+    other.train.lr = 0.5
+    assert S.fingerprint(spec, other, tmp_path) != first
+    (tmp_path / "in" / "a.txt").write_text("b")
+    assert S.fingerprint(spec, params, tmp_path) != first
+    assert spec.missing_outputs(tmp_path) == ["out"]
+
+
+# ---------------------------------------------------------------------- Prefect flow
+
+
+@pytest.mark.slow
+def test_flow_runs_the_stages_and_skips_them_next_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, prefect_server: None, mlflow_store: str
+) -> None:
+    project = make_project(tmp_path / "p")
+    monkeypatch.chdir(project)
+    flow = load_flow_module()
+    first = flow.pipeline(params_file="params.yaml", return_state=True)
+    assert first.is_completed(), first
+    for path in DATA_OUTPUTS + MODEL_OUTPUTS:
+        assert (project / path).exists(), path
+    assert epochs_logged(mlflow_store, "resnet50-setA") == [1]
+    second = flow.pipeline(params_file="params.yaml", return_state=True)
+    assert second.is_completed()
+    task_states = _task_states(second)
+    for name in (
+        "prepare_images",
+        "validate_labels",
+        "split_sets",
+        "augment_train",
+        "train_model",
+        "evaluate_model",
+        "write_report",
+    ):
+        assert task_states[name] == "Cached", task_states
+
+
+@pytest.mark.slow
+def test_flow_pauses_until_photos_are_curated(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, prefect_server: None
+) -> None:
+    from prefect.flow_runs import resume_flow_run
+
+    project = make_project(tmp_path / "p", decisions=False)
+    monkeypatch.chdir(project)
+    flow = load_flow_module()
+    result: dict[str, Any] = {}
+    runner = threading.Thread(
+        target=lambda: result.setdefault(
+            "state", flow.pipeline(params_file="params.yaml", wait_timeout_s=120, return_state=True)
+        )
+    )
+    runner.start()
+    run = _wait_for_paused("landslide-pipeline", timeout=90)
+    assert run is not None, "the flow did not pause while photos were undecided"
+    assert not (project / S.PREPARED_COCO).exists()  # nothing ran past the checkpoint
+    # a person curates: the decisions appear, then the run is resumed with input
+    curation = project / "data" / "curation"
+    curation.mkdir(parents=True, exist_ok=True)
+    shutil.copy(project / "data" / "raw" / "decisions.csv", curation / "decisions.csv")
+    resume_flow_run(run.id, run_input={"done": True, "note": "curated in test"})
+    runner.join(timeout=240)
+    assert not runner.is_alive()
+    assert result["state"].is_completed(), result["state"]
+    assert (project / S.PREPARED_COCO).exists()
+
+
+def _wait_for_paused(flow_name: str, timeout: float) -> Any:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        FlowFilter,
+        FlowFilterName,
+        FlowRunFilter,
+        FlowRunFilterState,
+        FlowRunFilterStateName,
+    )
+
+    deadline = time.monotonic() + timeout
+    with get_client(sync_client=True) as client:
+        while time.monotonic() < deadline:
+            runs = client.read_flow_runs(
+                flow_filter=FlowFilter(name=FlowFilterName(any_=[flow_name])),
+                flow_run_filter=FlowRunFilter(
+                    state=FlowRunFilterState(name=FlowRunFilterStateName(any_=["Paused"]))
+                ),
+            )
+            if runs:
+                return runs[0]
+            time.sleep(0.5)
+    return None
+
+
+def _task_states(state: Any) -> dict[str, str]:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    flow_run_id = state.state_details.flow_run_id
+    with get_client(sync_client=True) as client:
+        runs = client.read_task_runs(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
+        )
+    return {r.task_key.rsplit("-", 1)[0]: r.state.name for r in runs}
+
+
+# ---------------------------------------------------------------------------- dvc repro
+
+
+def _dvc(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "DVC_NO_ANALYTICS": "1",
+        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "dvc", *args],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+
+
+@pytest.mark.slow
+def test_dvc_repro_reproduces_and_skips(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, prefect_server: None, mlflow_store: str
+) -> None:
+    project = make_project(tmp_path / "dvc")
+    for cmd in (
+        ["git", "init", "-q"],
+        ["git", "config", "user.email", "t@t"],
+        ["git", "config", "user.name", "t"],
+    ):
+        subprocess.run(cmd, cwd=project, check=True)
+    assert _dvc(project, "init", "-q").returncode == 0
+    first = _dvc(project, "repro")
+    assert first.returncode == 0, first.stdout + first.stderr
+    for path in DATA_OUTPUTS + MODEL_OUTPUTS:
+        assert (project / path).exists(), path
+    assert epochs_logged(mlflow_store, "resnet50-setA") == [1]
+
+    again = _dvc(project, "repro")
+    assert again.returncode == 0
+    assert "Running stage" not in again.stdout, again.stdout
+
+    # changing one param re-runs only the stages that read it
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["evaluate"]["threshold"] = 0.5
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    third = _dvc(project, "repro")
+    assert third.returncode == 0, third.stdout + third.stderr
+    ran = {line.split("'")[1] for line in third.stdout.splitlines() if "Running stage" in line}
+    assert ran == {"evaluate@resnet50-A", "report"}, third.stdout
+    metrics = _dvc(project, "metrics", "show")
+    assert "reports/eval/resnet50-setA/metrics.json" in metrics.stdout
+
+    # the Prefect flow on a copy of the same inputs writes the same files
+    flow_project = make_project(tmp_path / "flow")
+    (flow_project / "params.yaml").write_text((project / "params.yaml").read_text())
+    monkeypatch.chdir(flow_project)
+    state = load_flow_module().pipeline(params_file="params.yaml", return_state=True)
+    assert state.is_completed()
+    assert digests(flow_project, DATA_OUTPUTS) == digests(project, DATA_OUTPUTS)
