@@ -26,6 +26,8 @@ $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-input \
 	  -c constraints.txt -e ".[dev]"
+	@# a DVC remote that works with no set-up: a local directory (see README for S3/GCS/SSH)
+	@$(BIN)/dvc remote add --local --force --default local "$(CURDIR)/.dvc-storage" >/dev/null
 	@touch $(STAMP)
 	@echo "setup: ok -> $(BIN)/landslide"
 
@@ -43,10 +45,14 @@ format: setup ## Apply ruff fixes and formatting
 	$(BIN)/ruff check --fix src tests benchmarks
 	$(BIN)/ruff format src tests benchmarks
 
-demo: setup ## Run the pipeline offline on the embedded sample (demo profile)
-	@test -f data/raw/via_project.json || \
-	  $(BIN)/landslide sample --out data/raw --params params.demo.yaml
-	$(BIN)/landslide params show --params params.demo.yaml --section sample
+demo: setup ## The whole pipeline offline on the embedded sample (demo profile); reruns skip
+	@test -f data/raw/via_project.json || $(BIN)/landslide sample --out data/raw \
+	  --decisions data/curation/decisions.csv --params params.demo.yaml
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/landslide flow run --params params.demo.yaml
+	@echo
+	@echo "report:     reports/report.md (and reports/report.html)"
+	@echo "MLflow:     make ui  -> http://127.0.0.1:5000 (experiment 'landslide')"
+	@echo "metrics:    .venv/bin/dvc metrics show"
 
 bench: setup ## Run the benchmarks (ratios measured side by side) and print tables
 	@for b in benchmarks/bench_*.py; do $(BIN)/python $$b || exit 1; done

@@ -29,10 +29,18 @@ REPO = Path(__file__).resolve().parents[1]
 # A tiny profile: the demo profile, smaller still.
 TINY = {
     "extends": str(REPO / "params.demo.yaml"),
-    "sample": {"n": 24, "min_side": 64, "max_side": 96},
+    "sample": {"n": 20, "min_side": 64, "max_side": 96},
     "prepare": {"size": [64, 64], "workers": 1},
     "augment": {"workers": 1},
-    "train": {"backbones": ["resnet50"], "sets": ["A"], "epochs": 1, "batch_size": 4},
+    "train": {
+        "backbones": ["resnet50"],
+        "sets": ["A"],
+        "epochs": 1,
+        "batch_size": 4,
+        "rpn_pre_nms_top_n_test": 100,
+        "rpn_post_nms_top_n_test": 50,
+        "box_detections_per_img": 20,
+    },
     "evaluate": {"overlays": 2},
 }
 

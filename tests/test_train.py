@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -509,12 +510,25 @@ def test_ddp_two_gloo_processes(tmp_path: Path):
         "--models",
         str(tmp_path / "models"),
     ]
-    done = subprocess.run(
-        cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False
+    # a session of its own: on a timeout the launcher and both workers are killed together
+    proc = subprocess.Popen(
+        cmd,
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
     )
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "x 2 processes" in done.stderr
-    assert done.stdout.count("train: 1 epochs") == 1  # rank 0 only
+    try:
+        stdout, stderr = proc.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        stdout, stderr = proc.communicate()
+        pytest.fail(f"torchrun timed out:\n{stdout}\n{stderr}")
+    assert proc.returncode == 0, stdout + stderr
+    assert "x 2 processes" in stderr
+    assert stdout.count("train: 1 epochs") == 1  # rank 0 only
     out = tmp_path / "models/resnet50-setA"
     state = torch.load(out / "model.pt", weights_only=True)
     assert "backbone.body.conv1.weight" in state  # not wrapped in DDP's `module.`

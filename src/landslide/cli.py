@@ -21,13 +21,28 @@ from landslide.errors import LandslideError
 from landslide.params import Params, load_params
 
 EXIT_USER_ERROR = 2
+PIPELINE_ORDER = (
+    "sample",
+    "annotations",
+    "prepare",
+    "validate",
+    "split",
+    "augment",
+    "train",
+    "evaluate",
+    "report",
+    "flow",
+    "params",
+)
 
 
 class _Group(TyperGroup):
     """Turns LandslideError into a short message and exit status 2."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return list(self.commands)  # pipeline order, not alphabetical
+        """Pipeline order, not alphabetical."""
+        known = {name: i for i, name in enumerate(PIPELINE_ORDER)}
+        return sorted(self.commands, key=lambda name: known.get(name, len(known)))
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
