@@ -155,11 +155,24 @@ def write_report(params: Params) -> str:
 # ------------------------------------------------------------------------------- flow
 
 
-@flow(name="landslide-pipeline", log_prints=True)
-def pipeline(params_file: str | None = None, wait_timeout_s: int = 24 * 3600) -> dict[str, Any]:
-    """Checkpoint -> prepare -> validate -> split -> augment -> train -> evaluate -> report."""
+STAGES = ("prepare", "validate", "split", "augment", "train", "evaluate", "report")
+
+
+@flow(name="landslide-pipeline")
+def pipeline(
+    params_file: str | None = None,
+    until: str = "report",
+    wait_timeout_s: int = 24 * 3600,
+) -> dict[str, Any]:
+    """Checkpoint -> prepare -> validate -> split -> augment -> train -> evaluate -> report.
+
+    `until` stops after the named stage (as `dvc repro <stage>` does).
+    """
     logger = get_run_logger()
     params = load_params(params_file)
+    if until not in STAGES:
+        raise ValueError(f"until: unknown stage {until!r} (known: {', '.join(STAGES)})")
+    last = STAGES.index(until)
 
     waiting = count_waiting(params)
     while waiting["waiting"]:
@@ -179,12 +192,20 @@ def pipeline(params_file: str | None = None, wait_timeout_s: int = 24 * 3600) ->
 
     results: dict[str, Any] = {"curation": waiting["summary"]}
     results["prepare"] = run_stage(prepare_images, "prepare", params)
+    if last < STAGES.index("validate"):
+        return results
     results["validate"] = run_stage(validate_labels, "validate", params)
+    if last < STAGES.index("split"):
+        return results
     results["split"] = run_stage(split_sets, "split", params)
+    if last < STAGES.index("augment"):
+        return results
     for set_name in params.train.sets:
         results[f"augment {set_name}"] = run_stage(
             augment_train, "augment@{set_name}", params, set_name=set_name
         )
+    if last < STAGES.index("train"):
+        return results
 
     # One MLflow parent run per flow run; the training and evaluation runs nest under it.
     runs = [(b, s) for b in params.train.backbones for s in params.train.sets]
@@ -198,7 +219,7 @@ def pipeline(params_file: str | None = None, wait_timeout_s: int = 24 * 3600) ->
                 backbone=backbone,
                 set_name=set_name,
             )
-        for backbone, set_name in runs:
+        for backbone, set_name in runs if last >= STAGES.index("evaluate") else []:
             key = f"evaluate {backbone}-set{set_name}"
             results[key] = run_stage(
                 evaluate_model,
@@ -207,7 +228,8 @@ def pipeline(params_file: str | None = None, wait_timeout_s: int = 24 * 3600) ->
                 backbone=backbone,
                 set_name=set_name,
             )
-    results["report"] = run_stage(write_report, "report", params)
+    if last == STAGES.index("report"):
+        results["report"] = run_stage(write_report, "report", params)
     return results
 
 

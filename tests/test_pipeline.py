@@ -205,7 +205,10 @@ def test_flow_pauses_until_photos_are_curated(
     result: dict[str, Any] = {}
     runner = threading.Thread(
         target=lambda: result.setdefault(
-            "state", flow.pipeline(params_file="params.yaml", wait_timeout_s=120, return_state=True)
+            "state",
+            flow.pipeline(
+                params_file="params.yaml", until="prepare", wait_timeout_s=120, return_state=True
+            ),
         )
     )
     runner.start()

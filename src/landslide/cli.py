@@ -608,8 +608,16 @@ def _load_flow(name: str) -> Any:
     return module
 
 
+FLOW_STAGES = ("prepare", "validate", "split", "augment", "train", "evaluate", "report")
+
+
 @flow_app.command("run")
-def flow_run(params_file: ParamsOption = None) -> None:
+def flow_run(
+    params_file: ParamsOption = None,
+    until: Annotated[
+        str, typer.Option("--until", help=f"Stop after this stage ({', '.join(FLOW_STAGES)}).")
+    ] = "report",
+) -> None:
     """Checkpoint, prepare, validate, split, augment, train, evaluate, report.
 
     Finished stages are skipped (same fingerprints as `dvc repro`). Runs against a
@@ -617,8 +625,10 @@ def flow_run(params_file: ParamsOption = None) -> None:
     A stage's LandslideError (e.g. a failed validation) stops the flow and prints here.
     """
     load_params(params_file)  # bad params fail here, in one line, before Prefect starts
+    if until not in FLOW_STAGES:
+        raise LandslideError(f"--until: unknown stage {until!r} (known: {', '.join(FLOW_STAGES)})")
     module = _load_flow("pipeline")
-    results = module.pipeline(params_file=str(params_file) if params_file else None)
+    results = module.pipeline(params_file=str(params_file) if params_file else None, until=until)
     for stage, result in results.items():
         out.print(f"{stage}: {result}", markup=False, soft_wrap=True)
 

@@ -80,9 +80,10 @@ from typing import Any
 import numpy as np
 import PIL
 from numpy.typing import NDArray
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from landslide.annotations import Annotations, ImageAnn, Region, load_annotations, write_coco
+from landslide.annotations.images import BadImage, open_image
 from landslide.annotations.model import Point
 from landslide.errors import PrepareError
 from landslide.io import sha256_file, write_bytes, write_json
@@ -505,31 +506,14 @@ def _map_regions(regions: Sequence[Region], lay: Layout) -> tuple[Region, ...]:
 # ---------------------------------------------------------------------------- pixels
 
 
-class BadImage(ValueError):
-    """A photo that cannot be decoded, or one refused as a decompression bomb."""
-
-
 def render(
     path: Path, size: tuple[int, int], mode: str, quality: int, max_pixels: int
 ) -> tuple[bytes, tuple[int, int]]:
     """JPEG bytes of the photo at `path` laid out in `size`, and its upright size."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        try:
-            image = Image.open(path)
-        except Image.DecompressionBombError as exc:
-            raise BadImage(f"refused as a decompression bomb: {exc}") from None
-        except UnidentifiedImageError:
-            raise BadImage("not an image (Pillow cannot identify its format)") from None
-        except Exception as exc:  # Pillow's parsers raise many kinds on corrupt headers
-            raise BadImage(f"unreadable image: {exc}") from None
+        image = open_image(path, max_pixels)
         with image:
-            w, h = image.size
-            if w * h > max_pixels:
-                raise BadImage(
-                    f"{w}x{h} = {w * h:,} pixels exceeds annotations.max_image_pixels "
-                    f"({max_pixels:,}): refused as a decompression bomb"
-                )
             try:
                 picture, upright = _decode(image, size, mode)
             except BadImage:

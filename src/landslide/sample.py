@@ -43,6 +43,8 @@ from shapely.geometry import Polygon, box
 from shapely.geometry.base import BaseGeometry
 from shapely.ops import unary_union
 
+from landslide.annotations.model import Annotations, ImageAnn, Region
+from landslide.annotations.writers import via2_project
 from landslide.errors import OutputExistsError, SampleError
 from landslide.io import sha256_file, write_bytes, write_csv, write_text
 from landslide.params import CLASSES, SampleParams
@@ -219,7 +221,8 @@ def generate_sample(
         raise SampleError(f"'landslide' must be one of the classes (got {list(classes)})")
     _prepare_out_dir(out_dir, force=force)
     images_dir = out_dir / IMAGES_DIR
-    metadata: dict[str, dict[str, Any]] = {}
+    images: list[ImageAnn] = []
+    sizes: dict[str, int] = {}
     provenance: list[dict[str, Any]] = []
     decisions: list[dict[str, Any]] = []
     counts = dict.fromkeys(classes, 0)
@@ -230,7 +233,8 @@ def generate_sample(
         path = images_dir / plan.name
         write_bytes(path, _encode(upright, plan.orientation, p.jpeg_quality))
         size, digest = path.stat().st_size, sha256_file(path)
-        metadata[f"{plan.name}{size}"] = _via_image(plan.name, size, regions)
+        images.append(_via_image(plan.name, regions))
+        sizes[plan.name] = size
         for label, _ in regions:
             counts[label] += 1
         has_landslide = any(label == "landslide" for label, _ in regions)
@@ -242,7 +246,9 @@ def generate_sample(
     write_csv(out_dir / PROVENANCE_FILE, provenance, PROVENANCE_FIELDS)
     write_csv(decisions_file or out_dir / DECISIONS_FILE, decisions, DECISION_FIELDS)
     # The project goes last: a run killed midway leaves no project that points at missing files.
-    project = _via_project(metadata, classes)
+    project = via2_project(
+        Annotations(images=images), classes, "class", sizes=sizes, name=PROJECT_NAME
+    )
     write_text(out_dir / VIA_FILE, _via_json(project))
     return SampleSummary(
         out_dir=out_dir,
@@ -322,71 +328,14 @@ def _decision_row(
 # ============================================================================ VIA project
 
 
-def _via_image(
-    filename: str, size: int, regions: list[tuple[str, list[tuple[int, int]]]]
-) -> dict[str, Any]:
-    return {
-        "filename": filename,
-        "size": size,
-        "regions": [
-            {
-                "shape_attributes": {
-                    "name": "polygon",
-                    "all_points_x": [x for x, _ in points],
-                    "all_points_y": [y for _, y in points],
-                },
-                "region_attributes": {"class": label},
-            }
-            for label, points in regions
-        ],
-        "file_attributes": {},
-    }
-
-
-def _via_project(metadata: dict[str, dict[str, Any]], classes: Sequence[str]) -> dict[str, Any]:
-    """A project as VIA 2.0.10 saves it (Project > Save), settings at VIA's defaults."""
-    settings = {
-        "ui": {
-            "annotation_editor_height": 25,
-            "annotation_editor_fontsize": 0.8,
-            "leftsidebar_width": 18,
-            "image_grid": {
-                "img_height": 80,
-                "rshape_fill": "none",
-                "rshape_fill_opacity": 0.3,
-                "rshape_stroke": "yellow",
-                "rshape_stroke_width": 2,
-                "show_region_shape": True,
-                "show_image_policy": "all",
-            },
-            "image": {
-                "region_label": "__via_region_id__",
-                "region_color": "__via_default_region_color__",
-                "region_label_font": "10px Sans",
-                "on_image_annotation_editor_placement": "NEAR_REGION",
-            },
-        },
-        "core": {"buffer_size": 18, "filepath": {}, "default_filepath": ""},
-        "project": {"name": PROJECT_NAME},
-    }
-    attributes = {
-        "region": {
-            "class": {
-                "type": "dropdown",
-                "description": "what the region shows",
-                "options": dict.fromkeys(classes, ""),
-                "default_options": {},
-            }
-        },
-        "file": {},
-    }
-    return {
-        "_via_settings": settings,
-        "_via_img_metadata": metadata,
-        "_via_attributes": attributes,
-        "_via_data_format_version": "2.0.10",
-        "_via_image_id_list": list(metadata),
-    }
+def _via_image(name: str, regions: list[tuple[str, list[tuple[int, int]]]]) -> ImageAnn:
+    return ImageAnn(
+        name,
+        regions=tuple(
+            Region(label, tuple(points), region_id=i)  # integer pixels, as VIA saves them
+            for i, (label, points) in enumerate(regions)
+        ),
+    )
 
 
 def _via_json(project: dict[str, Any]) -> str:

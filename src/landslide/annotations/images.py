@@ -106,8 +106,8 @@ class ImageDir:
         return sorted(n for n in self._exact if PurePosixPath(n).suffix.lower() in IMAGE_SUFFIXES)
 
 
-def upright_size(path: Path, max_pixels: int) -> tuple[int, int]:
-    """(width, height) as displayed (EXIF orientation applied), from the header only."""
+def open_image(path: Path, max_pixels: int) -> Image.Image:
+    """Open an image lazily (header only), refusing non-images and decompression bombs."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         try:
@@ -118,15 +118,23 @@ def upright_size(path: Path, max_pixels: int) -> tuple[int, int]:
             raise BadImage("not an image (Pillow cannot identify its format)") from None
         except Exception as exc:  # Pillow's parsers raise many kinds on corrupt headers
             raise BadImage(f"unreadable image: {exc}") from None
-    with image:
+    width, height = image.size
+    if width * height > max_pixels:
+        image.close()
+        raise BadImage(
+            f"{width}x{height} = {width * height:,} pixels exceeds "
+            f"annotations.max_image_pixels ({max_pixels:,}): refused as a decompression bomb"
+        )
+    if width < 1 or height < 1:
+        image.close()
+        raise BadImage(f"image has no pixels ({width}x{height})")
+    return image
+
+
+def upright_size(path: Path, max_pixels: int) -> tuple[int, int]:
+    """(width, height) as displayed (EXIF orientation applied), from the header only."""
+    with open_image(path, max_pixels) as image:
         width, height = image.size
-        if width * height > max_pixels:
-            raise BadImage(
-                f"{width}x{height} = {width * height:,} pixels exceeds "
-                f"annotations.max_image_pixels ({max_pixels:,}): refused as a decompression bomb"
-            )
-        if width < 1 or height < 1:
-            raise BadImage(f"image has no pixels ({width}x{height})")
         turned = _orientation(image) in _TRANSPOSED
     return (height, width) if turned else (width, height)
 
