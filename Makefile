@@ -38,12 +38,12 @@ test-fast: setup ## Run the tests without the slow end-to-end ones
 	$(BIN)/python -m pytest -m "not slow"
 
 lint: setup ## ruff check and format check
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks flows
+	$(BIN)/ruff format --check src tests benchmarks flows
 
 format: setup ## Apply ruff fixes and formatting
-	$(BIN)/ruff check --fix src tests benchmarks
-	$(BIN)/ruff format src tests benchmarks
+	$(BIN)/ruff check --fix src tests benchmarks flows
+	$(BIN)/ruff format src tests benchmarks flows
 
 demo: setup ## The whole pipeline offline on the embedded sample (demo profile); reruns skip
 	@test -f data/raw/via_project.json || $(BIN)/landslide sample --out data/raw \
