@@ -15,7 +15,7 @@ from landslide.annotations import load_annotations, read_via
 from landslide.cli import app
 from landslide.params import AnnotationsParams, Params, SampleParams
 
-VIA = Path(__file__).resolve().parents[2] / "shared" / "testdata" / "via"
+VIA = Path(__file__).resolve().parent / "fixtures" / "via"  # from shared/testdata/via
 runner = CliRunner()
 
 

@@ -1,4 +1,4 @@
-"""Real VIA files (shared/testdata/via): each loads with the right counts or fails cleanly."""
+"""Real VIA files (tests/fixtures/via, from shared/testdata): each loads or fails cleanly."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from landslide.annotations import read_via
 from landslide.errors import AnnotationError
 from landslide.params import AnnotationsParams
 
-VIA = Path(__file__).resolve().parents[2] / "shared" / "testdata" / "via"
+VIA = Path(__file__).resolve().parent / "fixtures" / "via"  # from shared/testdata/via
 CLASSES = ["landslide", "vegetation", "water_body", "building"]
 
 VIA1_NAMES = {

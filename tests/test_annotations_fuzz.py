@@ -32,7 +32,7 @@ from landslide.annotations.coco import to_coco
 from landslide.errors import AnnotationError
 from landslide.params import CLASSES, AnnotationsParams, Params
 
-VIA = Path(__file__).resolve().parents[2] / "shared" / "testdata" / "via"
+VIA = Path(__file__).resolve().parent / "fixtures" / "via"  # from shared/testdata/via
 CASES_PER_FILE = 90  # x 8 base files = 720 cases
 SWAPS: list[Any] = [
     None,
