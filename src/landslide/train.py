@@ -266,7 +266,8 @@ def train(
         optimizer = torch.optim.SGD(
             trainable, lr=p.lr, momentum=p.momentum, weight_decay=p.weight_decay
         )
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(p, len(loader)))
+        lr_factor = lr_lambda(p, len(loader))
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor)
         amp = p.amp and device.type == "cuda"
         scaler = torch.amp.GradScaler("cuda") if amp else None
         history: list[dict[str, float]] = []
@@ -334,7 +335,9 @@ def train(
                         grad_clip=p.grad_clip,
                         progress=step_hook,
                     )
-                    row: dict[str, float] = {"epoch": epoch, "lr": optimizer.param_groups[0]["lr"]}
+                    # the lr of the epoch's last step (the scheduler has moved on since)
+                    last_lr = p.lr * lr_factor(max(0, scheduler.last_epoch - 1))
+                    row: dict[str, float] = {"epoch": epoch, "lr": last_lr}
                     row.update({f"train_{k}": v for k, v in losses.items()})
                     row["train_seconds"] = time.perf_counter() - t0
                     if main and val_loader is not None:
