@@ -35,6 +35,9 @@ from landslide.model import build_model, load_model
 from landslide.params import AugmentParams, Params, TrainParams
 from landslide.train import TrainPaths, read_checkpoint, resolve_device, train
 
+# MLflow's sqlite store uses a SQLAlchemy loader option that SQLAlchemy 2.x deprecates
+pytestmark = pytest.mark.filterwarnings("ignore:The ``noload`` loader strategy:DeprecationWarning")
+
 CLASSES = ["landslide", "vegetation", "water_body", "building"]
 SIZE = 64
 LIGHT = {
