@@ -122,7 +122,7 @@ def split(
 
     n = len(photos)
     targets = _targets(p, n, notes)
-    b_total = _b_target(p, n, notes)
+    b_total = _b_target(p, n, targets, notes)
     strata = {s: [g for g in groups if g.stratum == s] for s in STRATA} if p.stratify else {}
     buckets = {s: gs for s, gs in strata.items() if gs} or {"all": groups}
     sizes = {b: sum(len(g) for g in gs) for b, gs in buckets.items()}
@@ -258,19 +258,16 @@ def _targets(p: SplitParams, n: int, notes: list[str]) -> dict[str, int]:
     return targets
 
 
-def _b_target(p: SplitParams, n: int, notes: list[str]) -> int:
+def _b_target(p: SplitParams, n: int, targets: dict[str, int], notes: list[str]) -> int:
+    """Set B's train size; a count keeps its share of A's train when A's counts were scaled."""
     size = p.B.train
     count = _count_of(size, n)
     if isinstance(size, int) and isinstance(p.A.train, int):
-        count = count * _targets_quiet(p, n)["train"] / p.A.train  # keep B's share of A's train
+        count = count * targets["train"] / p.A.train
     b = round(count)
     if b != size:
         notes.append(f"data has {n} photos: Set B train {size:g} -> {b}")
     return b
-
-
-def _targets_quiet(p: SplitParams, n: int) -> dict[str, int]:
-    return _targets(p, n, [])
 
 
 def _largest_remainder(shares: dict[str, float], total: int) -> dict[str, int]:
