@@ -21,6 +21,20 @@ help: ## List the targets
 	  awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-10s\033[0m %s\n", $$1, $$2}'
 
 setup: $(STAMP) ## Create .venv and install the package with pinned dependencies (idempotent)
+	@# headless Chromium + chromedriver for the gallery's browser test (tests/test_curate_browser.py):
+	@# installed only where none is found and apt-get runs as root; never fails setup
+	@{ command -v chromium || command -v chromium-browser || command -v google-chrome; } >/dev/null 2>&1 \
+	  && { command -v chromedriver || test -x /usr/lib/chromium/chromedriver; } >/dev/null 2>&1 \
+	  || if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "setup: installing chromium and chromium-driver (apt-get)"; \
+	    export DEBIAN_FRONTEND=noninteractive; \
+	    apt-get install -y -q chromium chromium-driver >/dev/null 2>&1 \
+	      || { apt-get update -q >/dev/null 2>&1 \
+	           && apt-get install -y -q chromium chromium-driver >/dev/null 2>&1; } \
+	      || echo "setup: chromium could not be installed; the browser tests will skip"; \
+	  else \
+	    echo "setup: no chromium (apt-get not usable as root); the browser tests will skip"; \
+	  fi
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -48,6 +62,7 @@ format: setup ## Apply ruff fixes and formatting
 demo: setup ## The whole pipeline offline on the embedded sample (demo profile); reruns skip
 	@test -f data/raw/via_project.json || $(BIN)/landslide sample --out data/raw \
 	  --decisions data/curation/decisions.csv --params params.demo.yaml
+	$(BIN)/landslide data track
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/landslide flow run --params params.demo.yaml
 	@echo
 	@echo "report:     reports/report.md (and reports/report.html)"

@@ -58,12 +58,9 @@ class CurationDone(RunInput):
 
 @task
 def count_waiting(params: Params) -> dict[str, Any]:
-    from landslide.annotations import read_via
-    from landslide.curate import curation_status
+    from landslide.curate import checkpoint
 
-    ann = read_via(ROOT / S.VIA_PROJECT, None, params.annotations, params.classes)
-    annotated = {im.file_name for im in ann.images if im.has_landslide}
-    status = curation_status(ROOT / S.RAW_IMAGES, params.curate.decisions, annotated)
+    status = checkpoint(params, ROOT)  # undecided (curated set and scrape), unannotated
     return {
         "waiting": status.waiting,
         "undecided": len(status.undecided),
@@ -152,6 +149,14 @@ def write_report(params: Params) -> str:
     return report(ROOT / S.REPORT, params).summary_line()
 
 
+@task(retries=2, retry_delay_seconds=[10, 60])
+def scrape_photos(params: Params) -> str:
+    """New photos from the web into scrape.out_dir (network-bound, so retried)."""
+    from landslide.scrape import scrape
+
+    return scrape(ROOT / params.scrape.out_dir, params.scrape).summary_line()
+
+
 # ------------------------------------------------------------------------------- flow
 
 
@@ -170,6 +175,8 @@ def pipeline(
     """
     logger = get_run_logger()
     params = load_params(params_file)
+    if params.scrape.enabled:  # first, so that new photos wait at the curation checkpoint
+        logger.info(scrape_photos(params))
     if until not in STAGES:
         raise ValueError(f"until: unknown stage {until!r} (known: {', '.join(STAGES)})")
     last = STAGES.index(until)
@@ -182,7 +189,8 @@ def pipeline(
                 description=(
                     f"**{waiting['undecided']} photos wait for a decision and "
                     f"{waiting['unannotated']} accepted landslide photos for a polygon.** "
-                    "Curate (`landslide curate serve`) and annotate in VIA, then resume."
+                    f"({waiting['summary']}) Curate (`landslide curate serve`, then "
+                    "`landslide curate apply`) and annotate in VIA, then resume."
                 ),
             ),
             timeout=wait_timeout_s,

@@ -322,3 +322,103 @@ def test_dvc_repro_reproduces_and_skips(
     state = load_flow_module().pipeline(params_file="params.yaml", return_state=True)
     assert state.is_completed()
     assert digests(flow_project, DATA_OUTPUTS) == digests(project, DATA_OUTPUTS)
+
+
+def _git_dvc_project(root: Path) -> Path:
+    project = make_project(root)
+    for cmd in (
+        ["git", "init", "-q"],
+        ["git", "config", "user.email", "t@t"],
+        ["git", "config", "user.name", "t"],
+    ):
+        subprocess.run(cmd, cwd=project, check=True)
+    assert _dvc(project, "init", "-q").returncode == 0
+    return project
+
+
+@pytest.mark.slow
+def test_dvc_repro_after_sigkill_mid_training_finishes_cleanly(
+    tmp_path: Path, mlflow_store: str
+) -> None:
+    """kill -9 of `dvc repro` while a model trains: the next `dvc repro` completes, and
+    nothing half-written is left behind or trusted."""
+    project = _git_dvc_project(tmp_path / "killed")
+    env = {
+        **os.environ,
+        "DVC_NO_ANALYTICS": "1",
+        "PYTHONUNBUFFERED": "1",
+        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+    }
+    log = tmp_path / "first.log"
+    with log.open("w") as sink:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "dvc", "repro"],
+            cwd=project,
+            env=env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: the stage's children die too
+        )
+        deadline = time.monotonic() + 600
+        while "Running stage 'train@" not in log.read_text():
+            assert proc.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, "training never started"
+            time.sleep(0.2)
+        time.sleep(3)  # well inside the first epoch
+        os.killpg(proc.pid, 9)
+        proc.wait(timeout=60)
+    assert not (project / "models/resnet50-setA/model.pt").exists()
+
+    again = _dvc(project, "repro")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "Running stage 'train@resnet50-A'" in again.stdout
+    assert "Running stage 'prepare'" not in again.stdout  # finished stages are kept
+    for path in DATA_OUTPUTS + MODEL_OUTPUTS:
+        assert (project / path).exists(), path
+    leftovers = [p for p in project.rglob("*.tmp*") if ".dvc" not in p.parts]
+    assert leftovers == []
+    from landslide.model import load_model
+
+    load_model(project / "models/resnet50-setA/model.pt")  # complete, loadable weights
+    status = _dvc(project, "status")
+    assert "changed" not in status.stdout, status.stdout
+
+
+def _cli(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+        "PREFECT_HOME": str(project / ".prefect"),
+        "COLUMNS": "200",
+    }
+    env.pop("PREFECT_API_URL", None)  # the CLI starts its own temporary API
+    return subprocess.run(
+        [sys.executable, "-m", "landslide", *args],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+@pytest.mark.slow
+def test_a_failed_validation_stops_both_drivers_before_training(
+    tmp_path: Path, mlflow_store: str
+) -> None:
+    project = _git_dvc_project(tmp_path / "invalid")
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["validation"]["min_image_side"] = 1000  # every 64-96 px photo is too small
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+    repro = _dvc(project, "repro")
+    assert repro.returncode != 0
+    assert "reports/validation/validation.md" in repro.stdout + repro.stderr
+    assert "Running stage 'train@" not in repro.stdout
+
+    flow = _cli(project, "flow", "run", "--params", "params.yaml")
+    assert flow.returncode == 2, flow.stdout + flow.stderr
+    errors = [line for line in flow.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "reports/validation/validation.md" in flow.stderr
+    assert "Traceback" not in flow.stdout + flow.stderr
+    assert not (project / "models" / "resnet50-setA").exists()

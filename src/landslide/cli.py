@@ -8,6 +8,10 @@ one-line summary. Bad input raises a `LandslideError`; it is printed as
 
 from __future__ import annotations
 
+import logging
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -23,6 +27,9 @@ from landslide.params import Params, load_params
 EXIT_USER_ERROR = 2
 PIPELINE_ORDER = (
     "sample",
+    "scrape",
+    "curate",
+    "data",
     "annotations",
     "prepare",
     "validate",
@@ -31,6 +38,10 @@ PIPELINE_ORDER = (
     "train",
     "evaluate",
     "report",
+    "predict",
+    "predict-raster",
+    "model",
+    "export",
     "flow",
     "params",
 )
@@ -227,15 +238,243 @@ def annotations_stats(
 app.add_typer(annotations_app, name="annotations")
 
 
+# ---------------------------------------------------------------------------- scrape
+
+scrape_app = typer.Typer(
+    cls=_Group,
+    help="Collect photos from Wikimedia Commons, Openverse and Bing (default command), "
+    "with provenance and licences; `report` counts what was collected.",
+)
+
+
+@scrape_app.callback(invoke_without_command=True)
+def scrape_cmd(
+    ctx: typer.Context,
+    queries: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--query",
+            "-q",
+            help="Search text (repeatable; default scrape.queries). "
+            "'Category:Landslides' lists a Commons category.",
+        ),
+    ] = None,
+    sources: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--source",
+            "-s",
+            help="commons, openverse, bing: comma-separated or repeated (default scrape.sources).",
+        ),
+    ] = None,
+    max_results: Annotated[
+        int | None,
+        typer.Option(
+            "--max", min=1, help="Search results per query from each source (scrape.max_per_query)."
+        ),
+    ] = None,
+    out_dir: Annotated[
+        Path | None,
+        typer.Option("--out", help="Folder for the photos and manifest.csv (scrape.out_dir)."),
+    ] = None,
+    params_file: ParamsOption = None,
+) -> None:
+    """Search, download, check and de-duplicate photos into data/raw/incoming/."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from landslide.scrape import scrape
+
+    p = load_params(params_file).scrape
+    names = [n.strip() for s in sources or [] for n in s.split(",") if n.strip()]
+    with _scrape_bar() as progress:
+        s = scrape(
+            out_dir or p.out_dir,
+            p,
+            queries=queries,
+            sources=names or None,
+            max_per_query=max_results,
+            progress=progress,
+        )
+    for note in s.notes:
+        console.print(f"note: {note}", markup=False, soft_wrap=True)
+    for error in s.errors:
+        console.print(f"[yellow]warning:[/] {error}", markup=True, soft_wrap=True, highlight=False)
+    out.print(s.summary_line(), markup=False, soft_wrap=True)
+
+
+@contextmanager
+def _scrape_bar() -> Iterator[Callable[[Any], None]]:
+    """Candidates handled of candidates found, with downloaded / duplicates / rejected."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    bar = Progress(
+        TextColumn("[bold]scrape"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[counts]}"),
+        TimeElapsedColumn(),
+        console=console,
+    )
+    with bar:
+        task = bar.add_task("scrape", total=None, counts="searching")
+
+        def update(c: Any) -> None:
+            bar.update(
+                task,
+                total=c.candidates,
+                completed=c.done,
+                counts=f"downloaded {c.downloaded}, duplicates {c.duplicates}, "
+                f"rejected {c.rejected}, known {c.known}",
+            )
+
+        yield update
+
+
+@scrape_app.command("report")
+def scrape_report(
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="Folder holding manifest.csv (scrape.out_dir).")
+    ] = None,
+    params_file: ParamsOption = None,
+) -> None:
+    """Photos collected so far per source, licence and query (from manifest.csv)."""
+    from rich.table import Table
+
+    from landslide.scrape import manifest_report
+
+    r = manifest_report(out_dir or load_params(params_file).scrape.out_dir)
+    for key, counts in r.counts.items():
+        table = Table(title=f"photos per {key}")
+        table.add_column(key)
+        table.add_column("photos", justify="right")
+        for name, n in counts.most_common():
+            table.add_row(name, str(n))
+        out.print(table)
+    out.print(r.summary_line(), markup=False, soft_wrap=True)
+
+
+app.add_typer(scrape_app, name="scrape")
+
+
+# ---------------------------------------------------------------------------- curate
+
+curate_app = typer.Typer(
+    cls=_Group,
+    help="The curation checkpoint: a gallery to accept, reject and label photos; apply.",
+    no_args_is_help=True,
+)
+
+
+@curate_app.command("serve")
+def curate_serve(
+    host: Annotated[
+        str | None,
+        typer.Option("--host", help="Address to bind [curate.host, 127.0.0.1]; others warn."),
+    ] = None,
+    port: Annotated[
+        int | None,
+        typer.Option("--port", min=0, max=65535, help="Port [curate.port]; 0 = any free port."),
+    ] = None,
+    params_file: ParamsOption = None,
+) -> None:
+    """Serve the gallery page on 127.0.0.1 and print its URL (Ctrl+C to stop)."""
+    from landslide.curate_app import is_loopback, serve
+
+    params = load_params(params_file)
+    host = host or params.curate.host
+    if not is_loopback(host):
+        console.print(
+            f"[yellow]warning:[/] binding {host}: anyone who can reach this address can "
+            "change the decisions (the page has no login)",
+            markup=True,
+            soft_wrap=True,
+        )
+
+    def ready(url: str, catalogue: Any) -> None:
+        _print_warnings(catalogue.warnings)
+        out.print(
+            f"curate: {len(catalogue.photos)} photos at {url} (Ctrl+C to stop)",
+            markup=False,
+            soft_wrap=True,
+        )
+
+    serve(
+        params,
+        Path("."),
+        host=host,
+        port=params.curate.port if port is None else port,
+        on_ready=ready,
+    )
+
+
+@curate_app.command("status")
+def curate_status(params_file: ParamsOption = None) -> None:
+    """Count decided, undecided and unannotated photos (curated set and scrape manifest)."""
+    from landslide.curate import checkpoint
+
+    params = load_params(params_file)
+    s = checkpoint(params, Path("."))
+    labels = ", ".join(f"{k} {v}" for k, v in sorted(s.labels.items())) or "none"
+    out.print(
+        f"photos: {s.photos} ({s.incoming} scraped, not in the curated set)\n"
+        f"accepted: {s.accepted}\nrejected: {s.rejected}\nundecided: {len(s.undecided)}\n"
+        f"labels: {labels}\n"
+        f"accepted, not applied: {len(s.unapplied)}\n"
+        f"accepted landslide photos without a polygon: {len(s.unannotated)}\n"
+        f"waiting for a person: {s.waiting}",
+        markup=False,
+        soft_wrap=True,
+    )
+
+
+@curate_app.command("apply")
+def curate_apply(
+    prune: Annotated[
+        bool,
+        typer.Option("--prune", help="Move rejected photos out of the curated set (rejected/)."),
+    ] = False,
+    params_file: ParamsOption = None,
+) -> None:
+    """Copy accepted photos into data/raw/images, extend provenance.csv and the VIA project."""
+    from landslide.curate import CurationPaths, apply_decisions
+
+    params = load_params(params_file)
+    paths = CurationPaths.from_params(params, Path("."))
+    s = apply_decisions(paths, params, prune=prune)
+    if s.rejected_in_set:
+        names = ", ".join(s.rejected_in_set[:5]) + (" ..." if len(s.rejected_in_set) > 5 else "")
+        console.print(
+            f"[yellow]warning:[/] {len(s.rejected_in_set)} rejected photos are still in "
+            f"{paths.images_dir} ({names}); --prune moves them out",
+            markup=True,
+            soft_wrap=True,
+        )
+    out.print(s.summary_line(), markup=False, soft_wrap=True)
+
+
+app.add_typer(curate_app, name="curate")
+
+
 # ---------------------------------------------------------------------------- validate
 
 
 @app.command()
 def validate(
     annotations: Annotated[
-        Path, typer.Option("--annotations", "-a", help="Annotations: COCO JSON or a VIA project.")
-    ],
-    images: Annotated[Path, typer.Option("--images", help="Directory holding the images.")],
+        Path,
+        typer.Option(
+            "--annotations", "-a", help="COCO JSON or VIA project (default: the prepared one)."
+        ),
+    ] = Path("data/processed/prepared/annotations.json"),
+    images: Annotated[
+        Path, typer.Option("--images", help="Directory holding the images (default: prepared).")
+    ] = Path("data/processed/prepared/images"),
     out_dir: Annotated[
         Path | None,
         typer.Option("--out", help="Report directory (default: validation.out_dir in params)."),
@@ -587,7 +826,217 @@ def report_cmd(
     out.print(result.summary_line(), markup=False, soft_wrap=True)
 
 
+# ---------------------------------------------------------------------------- predict
+
+ModelOption = Annotated[
+    str | None,
+    typer.Option(
+        "--model",
+        "-m",
+        help="model.pt, a model directory, an .onnx file, runs:/<run_id>/<path> or "
+        "models:/<name>@<alias> [models:/<predict.model_name>@<predict.alias>].",
+        show_default=False,
+    ),
+]
+ThresholdOption = Annotated[
+    float | None,
+    typer.Option("--threshold", min=0.0, max=1.0, help="Score threshold (predict.threshold)."),
+]
+BatchOption = Annotated[
+    int | None, typer.Option("--batch-size", min=1, help="Photos or tiles per forward pass.")
+]
+DeviceOption = Annotated[str | None, typer.Option("--device", help="auto, cpu, cuda or cuda:N.")]
+
+
+def _predict_params(params_file: Path | None, **updates: Any) -> Params:
+    """Params with the command line's predict.* overrides, validated like params.yaml."""
+    from landslide.params import parse_params
+
+    params = load_params(params_file)
+    changed = {k: v for k, v in updates.items() if v is not None}
+    if not changed:
+        return params
+    data = params.model_dump(mode="json")
+    data["predict"].update(changed)
+    return parse_params(data, source="command line")
+
+
+def _print_plain_warnings(warnings: list[str]) -> None:
+    from rich.markup import escape
+
+    _print_warnings([escape(w) for w in warnings])
+
+
+@app.command("predict")
+def predict_cmd(
+    inputs: Annotated[
+        list[str], typer.Argument(help="Photos, folders or glob patterns.", show_default=False)
+    ],
+    model: ModelOption = None,
+    out_dir: Annotated[
+        Path, typer.Option("--out", "-o", help="Output: predictions.json, summary.csv, overlays/.")
+    ] = Path("predictions"),
+    threshold: ThresholdOption = None,
+    batch_size: BatchOption = None,
+    device: DeviceOption = None,
+    params_file: ParamsOption = None,
+) -> None:
+    """Photos to overlays, one JSON (COCO results + the image-level decision) and a CSV."""
+    from landslide.predict import collect_inputs, default_model, load_detector, predict
+
+    params = _predict_params(params_file, threshold=threshold, batch_size=batch_size, device=device)
+    paths = collect_inputs(inputs, exclude=out_dir)
+    detector = load_detector(model or default_model(params.predict), params)
+    with track(len(paths), "predict") as advance:
+        summary = predict(paths, detector, out_dir, params.predict, progress=advance)
+    _print_plain_warnings(summary.warnings)
+    out.print(summary.summary_line(), markup=False, soft_wrap=True)
+
+
+@app.command("predict-raster")
+def predict_raster_cmd(
+    raster: Annotated[
+        Path, typer.Argument(help="Orthomosaic: GeoTIFF, COG or any raster GDAL reads.")
+    ],
+    model: ModelOption = None,
+    out_file: Annotated[
+        Path, typer.Option("--out", "-o", help="Polygons: .gpkg (GeoPackage) or .geojson.")
+    ] = Path("landslides.gpkg"),
+    threshold: ThresholdOption = None,
+    tile_size: Annotated[
+        int | None, typer.Option("--tile-size", help="Tile side in pixels (predict.tile_size).")
+    ] = None,
+    tile_overlap: Annotated[
+        int | None,
+        typer.Option("--tile-overlap", help="Pixels shared by neighbouring tiles."),
+    ] = None,
+    batch_size: BatchOption = None,
+    device: DeviceOption = None,
+    params_file: ParamsOption = None,
+) -> None:
+    """A large georeferenced raster by overlapping tiles to polygons in its CRS."""
+    from landslide.predict import default_model, load_detector
+    from landslide.raster import output_driver, plan_tiles, predict_raster
+
+    params = _predict_params(
+        params_file,
+        threshold=threshold,
+        tile_size=tile_size,
+        tile_overlap=tile_overlap,
+        batch_size=batch_size,
+        device=device,
+    )
+    output_driver(out_file)
+    tiles = plan_tiles(raster, params.predict)
+    detector = load_detector(model or default_model(params.predict), params)
+    with track(len(tiles), f"predict-raster {raster.name}") as advance:
+        summary = predict_raster(raster, detector, out_file, params.predict, progress=advance)
+    _print_plain_warnings(summary.warnings)
+    out.print(summary.summary_line(), markup=False, soft_wrap=True)
+
+
+# ---------------------------------------------------------------------------- model, export
+
+model_app = typer.Typer(
+    cls=_Group,
+    help="The MLflow model registry: register a training run's model under an alias.",
+    no_args_is_help=True,
+)
+
+
+@model_app.command("register")
+def model_register(
+    run: Annotated[str, typer.Option("--run", help="MLflow run id of a training run.")],
+    alias: Annotated[
+        str | None, typer.Option("--alias", help="Alias to point at it [predict.alias: champion].")
+    ] = None,
+    params_file: ParamsOption = None,
+) -> None:
+    """Register the run's MLflow model as predict.model_name and set the alias on it."""
+    from landslide.serving import register
+    from landslide.tracking import tracking_uri
+
+    params = load_params(params_file)
+    result = register(
+        run, params.predict, tracking_uri(params.mlflow), alias, classes=params.classes
+    )
+    out.print(result.summary_line(), markup=False, soft_wrap=True)
+
+
+app.add_typer(model_app, name="model")
+
+
+@app.command("export")
+def export_cmd(
+    model: Annotated[
+        str,
+        typer.Option(
+            "--model",
+            "-m",
+            help="model.pt, a model directory, runs:/<run_id>/model or models:/<name>@<alias>.",
+        ),
+    ],
+    out_file: Annotated[Path, typer.Option("--out", "-o", help="File to write.")] = Path(
+        "model.onnx"
+    ),
+    fmt: Annotated[str, typer.Option("--format", "-f", help="Export format: onnx.")] = "onnx",
+    check: Annotated[
+        bool, typer.Option("--check/--no-check", help="Compare with PyTorch on sample images.")
+    ] = True,
+    check_images: Annotated[
+        Path | None,
+        typer.Option("--check-images", help="Photos to compare on [synthetic images]."),
+    ] = None,
+    params_file: ParamsOption = None,
+) -> None:
+    """Export a trained model to ONNX, checked against PyTorch with ONNX Runtime."""
+    from landslide.export import export, model_file
+
+    params = load_params(params_file)
+    model_pt = model_file(model, params)
+    summary = export(model_pt, out_file, fmt, params, check=check, check_images=check_images)
+    out.print(summary.summary_line(), markup=False, soft_wrap=True)
+
+
+# ---------------------------------------------------------------------------- data
+
+data_app = typer.Typer(
+    cls=_Group, help="Version the inputs with DVC: track the curated photos, push, pull."
+)
+RemoteOption = Annotated[
+    str | None, typer.Option("--remote", "-r", help="DVC remote (default: the default remote).")
+]
+
+
+@data_app.command("track")
+def data_track() -> None:
+    """`dvc add` data/raw/images and data/raw/via_project.json (commit the .dvc files)."""
+    from landslide.versioning import track_inputs
+
+    out.print(track_inputs(Path(".")).summary_line(), markup=False, soft_wrap=True)
+
+
+@data_app.command("push")
+def data_push(remote: RemoteOption = None) -> None:
+    """Send tracked data and models to the DVC remote."""
+    from landslide.versioning import push
+
+    out.print(f"data: pushed {push(Path('.'), remote)} files", markup=False)
+
+
+@data_app.command("pull")
+def data_pull(remote: RemoteOption = None) -> None:
+    """Fetch tracked data and models from the DVC remote into the workspace."""
+    from landslide.versioning import pull
+
+    out.print(f"data: fetched {pull(Path('.'), remote)} files", markup=False)
+
+
+app.add_typer(data_app, name="data")
+
+
 # ---------------------------------------------------------------------------- flow
+
 
 flow_app = typer.Typer(cls=_Group, help="Run the whole pipeline as a Prefect flow.")
 
@@ -608,6 +1057,22 @@ def _load_flow(name: str) -> Any:
     return module
 
 
+class _NoTracebackForUserErrors(logging.Filter):
+    """Prefect logs a failed task with its traceback; a LandslideError (bad input, a failed
+    validation) is the user's to fix, and the CLI prints it in one or two lines instead."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], LandslideError):
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
+def _quiet_expected_errors() -> None:
+    for name in ("", "prefect"):  # Prefect's console handler sits on the root logger
+        for handler in logging.getLogger(name).handlers:
+            handler.addFilter(_NoTracebackForUserErrors())
+
+
 FLOW_STAGES = ("prepare", "validate", "split", "augment", "train", "evaluate", "report")
 
 
@@ -625,9 +1090,12 @@ def flow_run(
     A stage's LandslideError (e.g. a failed validation) stops the flow and prints here.
     """
     load_params(params_file)  # bad params fail here, in one line, before Prefect starts
+    # Prefect's temporary API gives up after 20 s; a busy 2-core machine needs longer
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     if until not in FLOW_STAGES:
         raise LandslideError(f"--until: unknown stage {until!r} (known: {', '.join(FLOW_STAGES)})")
     module = _load_flow("pipeline")
+    _quiet_expected_errors()
     results = module.pipeline(params_file=str(params_file) if params_file else None, until=until)
     for stage, result in results.items():
         out.print(f"{stage}: {result}", markup=False, soft_wrap=True)

@@ -46,6 +46,12 @@ class SampleError(LandslideError):
     """The synthetic sample cannot be written where asked."""
 
 
+class ScrapeError(LandslideError):
+    """Image collection cannot go on: a source answered malformed JSON or changed HTML
+    (`where` names the source and query), the manifest is unreadable, another scrape
+    holds the folder, or no source could be reached at all."""
+
+
 class OutputExistsError(LandslideError):
     """A stage refuses to overwrite existing output without --force."""
 
@@ -94,3 +100,28 @@ class CurationError(LandslideError):
 class EvaluateError(LandslideError):
     """A model cannot be evaluated: its directory or files are missing, its classes differ
     from the annotations', or the test split is empty or missing."""
+
+
+class PredictError(LandslideError):
+    """Prediction cannot run: no model at the path or URI, a model without the landslide
+    class or made for other classes, no image among the inputs."""
+
+
+class RasterError(PredictError):
+    """An orthomosaic cannot be read or tiled (not a raster, too few bands, an unknown
+    pixel type), or its output cannot be written in the asked format."""
+
+
+class DataVersionError(LandslideError):
+    """DVC cannot version the data here: no git repository, no `.dvc/`, no remote, or a
+    `dvc add` / `push` / `pull` that failed."""
+
+
+class ServingError(LandslideError):
+    """A model cannot be found or served: an unknown run, registered model, version or alias
+    (the message lists those that exist), a run with no MLflow model, a bad model URI."""
+
+
+class ExportError(LandslideError):
+    """A model cannot be exported or an exported file cannot be used: an unknown format, a
+    corrupt or foreign ONNX file, outputs that differ from PyTorch beyond tolerance."""

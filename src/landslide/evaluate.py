@@ -48,7 +48,14 @@ import numpy as np
 import torch
 
 from landslide.errors import EvaluateError
-from landslide.io import atomic_open, write_bytes, write_csv, write_json, write_text
+from landslide.io import (
+    atomic_open,
+    remove_stale_temps,
+    write_bytes,
+    write_csv,
+    write_json,
+    write_text,
+)
 from landslide.metrics import image_level_defined
 from landslide.params import MlflowParams, Params
 
@@ -581,6 +588,7 @@ def evaluate(
 
     started = time.perf_counter()
     model_dir, test_json, out_dir = Path(model_dir), Path(test_json), Path(out_dir)
+    remove_stale_temps(out_dir)  # what a killed run left half-written
     p = params.evaluate
     name = model_dir.name
     check_inputs(model_dir, test_json, images_dir)

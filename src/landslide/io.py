@@ -73,3 +73,18 @@ def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
         while block := fh.read(chunk):
             h.update(block)
     return h.hexdigest()
+
+
+def remove_stale_temps(folder: str | Path) -> int:
+    """Delete temporaries a killed run of `atomic_open` left under `folder`; returns how many.
+
+    A stage calls this before writing into an output folder it owns, so no half-written
+    file from a SIGKILLed run is cached by DVC or read by a later stage.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return 0
+    stale = [p for p in folder.rglob(".*.tmp") if p.is_file()]
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return len(stale)

@@ -220,6 +220,7 @@ def skeleton(
         "rpn_post_nms_top_n_test": p.rpn_post_nms_top_n_test,
         "rpn_batch_size_per_image": p.rpn_batch_size_per_image,
         "box_batch_size_per_image": p.box_batch_size_per_image,
+        "box_positive_fraction": p.box_positive_fraction,
         "box_detections_per_img": p.box_detections_per_img,
     }
     anchors = anchor_generator(p.anchor_sizes)

@@ -85,28 +85,73 @@ class SampleParams(Section):
         return self
 
 
-class ScrapeParams(Section):
-    """Image collection from search engines and open archives."""
+Licence = Literal["cc0", "pdm", "by", "by-sa", "by-nd", "by-nc", "by-nc-sa", "by-nc-nd"]
 
+
+class ScrapeParams(Section):
+    """Image collection from search engines and open archives (`landslide scrape`)."""
+
+    enabled: bool = False  # the Prefect flow scrapes first (needs network)
     queries: list[str] = ["landslide", "frana", "glissement de terrain", "deslizamiento"]
     sources: list[Literal["commons", "openverse", "bing"]] = ["commons", "openverse"]
-    max_per_query: PositiveInt = 200
+    max_per_query: PositiveInt = 200  # search results taken per query from each source
     commons_url: str = "https://commons.wikimedia.org/w/api.php"
     openverse_url: str = "https://api.openverse.org/v1/images/"
     bing_url: str = "https://www.bing.com/images/search"
-    user_agent: str = "landslide-pipeline/0.1 (research; contact: see params.scrape.contact)"
-    contact: str = ""
-    licences: list[str] = []  # empty = any licence; else e.g. [cc0, by, by-sa]
-    concurrency: PositiveInt = 4
+    commons_width: NonNegativeInt = 0  # ask Commons for a scaled copy this wide; 0 = original
+    openverse_interval_s: Annotated[float, Field(ge=0)] = 3.0  # anonymous API: 20 requests/min
+    user_agent: str = "landslide-pipeline/0.1"
+    contact: str = ""  # email or URL sent in the User-Agent (Wikimedia asks for one)
+    licences: list[Licence] = []  # empty = any licence; else e.g. [cc0, by, by-sa]
+    robots: bool = True  # honour robots.txt for result pages and image downloads
+    concurrency: Annotated[int, Field(ge=1, le=64)] = 4
     rate_per_host: PositiveFloat = 1.0  # requests per second per host
     timeout_s: PositiveFloat = 30.0
-    retries: NonNegativeInt = 4
-    backoff_s: PositiveFloat = 1.0
+    retries: Annotated[int, Field(ge=0, le=10)] = 4
+    backoff_s: PositiveFloat = 1.0  # first retry delay; doubles each retry
+    max_retry_after_s: PositiveFloat = 300.0  # a longer Retry-After gives that URL up
+    max_redirects: Annotated[int, Field(ge=0, le=20)] = 5
     max_bytes: PositiveInt = 25_000_000
-    min_side: PositiveInt = 256
-    max_pixels: PositiveInt = 50_000_000
-    dup_distance: NonNegativeInt = 6  # perceptual-hash Hamming distance for near-duplicates
-    out_dir: Path = Path("data/interim/scraped")
+    min_side: PositiveInt = 256  # shorter side, pixels
+    max_pixels: Annotated[int, Field(ge=1, le=89_478_485)] = 50_000_000  # <= Pillow's bomb limit
+    dup_distance: Annotated[int, Field(ge=0, le=64)] = 6  # phash bits: near-duplicate
+    out_dir: Path = Path("data/raw/incoming")
+
+    @field_validator("queries")
+    @classmethod
+    def _queries(cls, v: list[str]) -> list[str]:
+        v = [q.strip() for q in v]
+        if any(not q for q in v):
+            raise ValueError("queries must not be empty strings")
+        return list(dict.fromkeys(v))
+
+    @field_validator("sources")
+    @classmethod
+    def _sources(cls, v: list[str]) -> list[str]:
+        if not v:
+            raise ValueError("at least one source is required (commons, openverse, bing)")
+        return list(dict.fromkeys(v))
+
+    @field_validator("commons_url", "openverse_url", "bing_url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        if not v.startswith(("http://", "https://")) or any(c.isspace() for c in v):
+            raise ValueError(f"expected an http(s) URL, got {v!r}")
+        return v
+
+    @field_validator("user_agent", "contact")
+    @classmethod
+    def _header(cls, v: str) -> str:
+        if any(c in v for c in "\r\n\0"):
+            raise ValueError("must be one line (it is sent in the User-Agent header)")
+        return v.strip()
+
+    @field_validator("user_agent")
+    @classmethod
+    def _product(cls, v: str) -> str:
+        if not v:
+            raise ValueError("must name the project, e.g. 'landslide-pipeline/0.1'")
+        return v
 
 
 class CurateParams(Section):
@@ -117,6 +162,7 @@ class CurateParams(Section):
     port: Annotated[int, Field(ge=0, le=65535)] = 8765
     curator: str = ""  # empty = the OS user
     thumbnail_size: Annotated[int, Field(ge=32, le=2048)] = 256
+    cache_dir: Path = Path("data/interim/curate")  # thumbnails, perceptual hashes
 
 
 class AnnotationsParams(Section):
@@ -232,6 +278,7 @@ class TrainParams(Section):
     trainable_layers: Annotated[int, Field(ge=0, le=5)] = 3
     train_heads_only: bool = False
     epochs: PositiveInt = 20
+    optimizer: Literal["sgd", "adamw"] = "sgd"  # the study's SGD; AdamW learns faster from scratch
     lr: PositiveFloat = 0.001
     batch_size: PositiveInt = 1
     momentum: Annotated[float, Field(ge=0, lt=1)] = 0.9
@@ -252,6 +299,7 @@ class TrainParams(Section):
     rpn_post_nms_top_n_test: PositiveInt = 1000
     rpn_batch_size_per_image: PositiveInt = 256
     box_batch_size_per_image: PositiveInt = 512
+    box_positive_fraction: float = Field(0.25, gt=0, lt=1)
     box_detections_per_img: PositiveInt = 100
     # RPN anchor side per FPN level (5 values, pixels); [] = torchvision's (32, 64, 128, 256,
     # 512). Small prepared images need smaller anchors (the demo's 128 px: 8 ... 128).
@@ -280,10 +328,18 @@ class EvaluateParams(Section):
 class PredictParams(Section):
     """Inference on photos and on tiled orthomosaics."""
 
-    threshold: Probability = 0.8
-    batch_size: PositiveInt = 4
+    threshold: Probability = 0.8  # image-level decision; raster polygons at or above it
+    min_score: Probability = 0.5  # photo instances listed in the JSON and CSV
+    mask_threshold: Probability = 0.5
+    batch_size: PositiveInt = 4  # photos or tiles per forward pass
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    overlays: bool = True  # draw each photo with its detections
+    overlay_max_side: PositiveInt = 2048  # overlays of larger photos are scaled down
+    max_image_pixels: PositiveInt = 89_478_485  # larger photos are refused (decompression bomb)
+    simplify: Annotated[float, Field(ge=0)] = 0.5  # polygon tolerance, pixels; 0 = exact
     tile_size: Annotated[int, Field(ge=64)] = 1024
     tile_overlap: NonNegativeInt = 128
+    bands: list[PositiveInt] = []  # raster bands read as RGB; [] = 1, 2, 3 (1 for grey)
     uint16_scale: tuple[float, float] = (2.0, 98.0)  # percentile stretch for 16-bit rasters
     merge_iou: Probability = 0.5
     model_name: str = "landslide-maskrcnn"
@@ -296,6 +352,11 @@ class PredictParams(Section):
                 f"tile_overlap ({self.tile_overlap}) must be smaller than "
                 f"tile_size ({self.tile_size})"
             )
+        lo, hi = self.uint16_scale
+        if not 0 <= lo < hi <= 100:
+            raise ValueError(f"uint16_scale: percentiles 0 <= low < high <= 100, got {lo}, {hi}")
+        if self.bands and len(self.bands) not in (1, 3):
+            raise ValueError(f"bands: 1 (grey) or 3 (RGB) band numbers, got {len(self.bands)}")
         return self
 
 

@@ -86,7 +86,7 @@ from landslide.annotations import Annotations, ImageAnn, Region, load_annotation
 from landslide.annotations.images import BadImage, open_image
 from landslide.annotations.model import Point
 from landslide.errors import PrepareError
-from landslide.io import sha256_file, write_bytes, write_json
+from landslide.io import remove_stale_temps, sha256_file, write_bytes, write_json
 from landslide.params import Params, PrepareParams
 
 __all__ = [
@@ -211,6 +211,7 @@ def prepare_annotations(
     images_dir, out_dir = Path(images_dir), Path(out_dir)
     progress = progress or (lambda n=1: None)
     _check_dirs(images_dir, out_dir)
+    remove_stale_temps(out_dir)  # what a killed run left half-written
     if not ann.images:
         raise PrepareError(
             "no photos to prepare", file=ann.source or None, hint="annotate some photos first"

@@ -266,7 +266,8 @@ def generate_sample(
 def _prepare_out_dir(out_dir: Path, *, force: bool) -> None:
     if out_dir.exists() and not out_dir.is_dir():
         raise SampleError("exists and is not a directory", file=out_dir, hint="pick another --out")
-    if out_dir.is_dir() and any(out_dir.iterdir()):
+    # dotfiles (the repo's .gitkeep) do not count: a fresh clone's data/raw is "empty"
+    if out_dir.is_dir() and any(not f.name.startswith(".") for f in out_dir.iterdir()):
         if not force:
             raise OutputExistsError(
                 "output directory is not empty", file=out_dir, hint="pass --force to overwrite"

@@ -68,7 +68,7 @@ from landslide.engine import (
     validation_losses,
 )
 from landslide.errors import TrainError
-from landslide.io import atomic_open, write_csv, write_json
+from landslide.io import atomic_open, remove_stale_temps, write_csv, write_json
 from landslide.metrics import image_level
 from landslide.model import (
     LoadReport,
@@ -80,7 +80,7 @@ from landslide.model import (
     safe_load,
     skeleton,
 )
-from landslide.params import BACKBONES, Params
+from landslide.params import BACKBONES, Params, TrainParams
 
 CHECKPOINT_KEYS = ("model", "optimizer", "lr_scheduler", "epoch", "backbone", "classes")
 VAL_METRICS = ("precision", "recall", "f1", "accuracy")
@@ -209,6 +209,8 @@ def train(
         seed_everything(p.seed)
         main = rank == 0
         size = tuple(params.prepare.size)
+        if main:
+            remove_stale_temps(paths.out_dir)  # what a killed run left half-written
 
         # data
         landslide_id = params.classes.index("landslide") + 1
@@ -263,9 +265,7 @@ def train(
                 shutil.rmtree(ckpt_dir)  # a fresh run: old checkpoints would mislead --resume
         model.to(device)
         trainable = [q for q in model.parameters() if q.requires_grad]
-        optimizer = torch.optim.SGD(
-            trainable, lr=p.lr, momentum=p.momentum, weight_decay=p.weight_decay
-        )
+        optimizer = make_optimizer(trainable, p)
         lr_factor = lr_lambda(p, len(loader))
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor)
         amp = p.amp and device.type == "cuda"
@@ -403,7 +403,7 @@ def train(
                 )
                 write_model(raw_model, info, model_path)
                 write_json(paths.out_dir / "metrics.json", info.metrics)
-                tracker.log_outputs(paths.out_dir)
+                tracker.log_outputs(paths.out_dir, info)
         if world > 1:
             dist.barrier()
         return TrainResult(
@@ -532,6 +532,15 @@ def _trainable_layers(model: torch.nn.Module) -> int:
             break
         count += 1
     return count
+
+
+def make_optimizer(parameters: list[torch.nn.Parameter], p: TrainParams) -> torch.optim.Optimizer:
+    """SGD with momentum (the study's), or AdamW (momentum is then its beta1)."""
+    if p.optimizer == "adamw":
+        return torch.optim.AdamW(
+            parameters, lr=p.lr, betas=(p.momentum, 0.999), weight_decay=p.weight_decay
+        )
+    return torch.optim.SGD(parameters, lr=p.lr, momentum=p.momentum, weight_decay=p.weight_decay)
 
 
 def resolve_device(spec: str, local_rank: int | None = None) -> torch.device:
@@ -810,7 +819,7 @@ class _Tracker:
         mlflow.log_metrics(metrics, step=epoch)
         self.seen.add(epoch)
 
-    def log_outputs(self, out_dir: Path) -> None:
+    def log_outputs(self, out_dir: Path, info: ModelInfo | None = None) -> None:
         if not self.enabled:
             return
         import mlflow
@@ -818,6 +827,10 @@ class _Tracker:
         for name in ("model.pt", "model.json", "metrics.json", "losses.csv", "losses.png"):
             if (out_dir / name).is_file():
                 mlflow.log_artifact(str(out_dir / name), artifact_path="model")
+        if info is not None:  # the MLflow pyfunc model: runs:/<run_id>/model, registrable
+            from landslide.serving import log_pyfunc_model
+
+            log_pyfunc_model(out_dir / "model.pt", info, self.params.predict)
 
 
 # --------------------------------------------------------------------------- entry point

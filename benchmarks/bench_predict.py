@@ -1,0 +1,339 @@
+"""Prediction speed and raster memory, measured side by side in one run.
+
+    .venv/bin/python benchmarks/bench_predict.py [--photos 6] [--repeats 2] [--size 512]
+        [--photo-size 1600x1200] [--small 4096] [--large 16384] [--skip-raster]
+
+1. Overhead of `landslide predict` on a folder of JPEG photos (decode, EXIF, resize as in
+   training, inference, mapping masks back to the photo's pixels, RLE, polygons, overlays,
+   JSON, CSV) against a bare torchvision forward (`model(images)` under inference_mode)
+   on the same photos already decoded and resized in memory: the same ResNet-50 Mask
+   R-CNN (random weights; offline), the same batches, interleaved runs, the fastest of
+   each. A random model scores nothing high; the detector passed to `predict` marks its
+   first `--instances` detections of each photo 0.9, as a trained model finding a few
+   objects would, so that mapping back, RLE, polygons and overlays do their real work.
+   Goal: ratio <= 1.05.
+2. `predict-raster` peak resident memory on a large raster against a small one (default
+   16384 x 16384 vs 4096 x 4096, RGB uint8, tiled deflate GeoTIFFs with red squares that
+   cross tile borders), each in its own process, with a fast fake detector (red pixels
+   are a landslide) at the model input 512 (each 1024 px tile resized, as with a real
+   model); tiles/s. Goal: large / small peak RSS <= 1.15. A last row gives tiles/s of the
+   real ResNet-50 Mask R-CNN on a 2048 x 2048 raster.
+
+Prints rich tables; not a test (`make bench` runs it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from rich.console import Console
+from rich.table import Table
+
+from landslide.model import ModelInfo, skeleton
+from landslide.params import CLASSES, PredictParams
+from landslide.predict import TorchDetector, model_input, predict, read_photo
+
+OVERHEAD_GOAL, MEMORY_GOAL = 1.05, 1.15
+TILE, OVERLAP, INPUT = 1024, 128, 512
+console = Console()
+
+
+# --------------------------------------------------------------------------- 1. overhead
+
+
+class Marked(TorchDetector):
+    """The real model; its first `k` detections per photo scored 0.9 (see the doc)."""
+
+    def __init__(self, model: torch.nn.Module, info: ModelInfo, k: int) -> None:
+        super().__init__(model, info)
+        self.k = k
+
+    def __call__(self, images: list[torch.Tensor]) -> list[dict[str, torch.Tensor]]:
+        outputs = super().__call__(images)
+        for out in outputs:
+            out["scores"] = out["scores"].clone()
+            out["scores"][: self.k] = 0.9
+        return outputs
+
+
+def write_photos(folder: Path, n: int, width: int, height: int) -> list[Path]:
+    rng = np.random.default_rng(0)
+    from PIL import Image
+
+    folder.mkdir(parents=True)
+    paths = []
+    ys, xs = np.mgrid[0:height, 0:width]
+    for i in range(n):
+        base = np.stack([(xs * 120 // width) + 40, (ys * 100 // height) + 60, xs * 0 + 70], -1)
+        noise = rng.integers(0, 40, (height, width, 3))
+        pixels = (base + noise).clip(0, 255).astype(np.uint8)
+        path = folder / f"photo_{i:02d}.jpg"
+        Image.fromarray(pixels).save(path, quality=90)
+        paths.append(path)
+    return paths
+
+
+def overhead(args: argparse.Namespace, root: Path) -> None:
+    width, height = (int(v) for v in args.photo_size.split("x"))
+    paths = write_photos(root / "photos", args.photos, width, height)
+    size = (args.size, args.size)
+    info = ModelInfo(classes=list(CLASSES), backbone="resnet50", variant="v1", size=size)
+    torch.manual_seed(0)
+    model = skeleton("resnet50", len(CLASSES), "v1", size).eval()
+    detector = Marked(model, info, args.instances)
+    p = PredictParams(batch_size=args.batch)
+    tensors = []
+    for path in paths:
+        with read_photo(path, p.max_image_pixels) as image:
+            tensors.append(model_input(image, size))
+    batches = [tensors[i : i + p.batch_size] for i in range(0, len(tensors), p.batch_size)]
+
+    def bare() -> None:
+        with torch.inference_mode():
+            for batch in batches:
+                model(batch)
+
+    def ours() -> None:
+        predict(paths, detector, root / "out", p)
+
+    bare()  # warm-up (and the imports of the first predict call)
+    predict(paths[:1], detector, root / "warm", p)
+    times: dict[str, list[float]] = {"bare": [], "ours": []}
+    for _ in range(args.repeats):
+        for name, fn in (("bare", bare), ("ours", ours)):
+            t = time.perf_counter()
+            fn()
+            times[name].append((time.perf_counter() - t) / len(paths))
+    b, o = min(times["bare"]), min(times["ours"])
+    table = Table(
+        title=f"1. predict overhead: {args.photos} JPEG photos {width}x{height} -> "
+        f"{args.size}x{args.size}, ResNet-50 Mask R-CNN, batch {p.batch_size}, "
+        f"{args.instances} instances/photo, {torch.get_num_threads()} threads, "
+        f"fastest of {args.repeats}"
+    )
+    for col in ("run", "s/photo", "photos/s"):
+        table.add_column(col, justify="right")
+    table.add_row("bare torchvision forward (tensors in memory)", f"{b:.3f}", f"{1 / b:.2f}")
+    table.add_row("landslide predict (files -> outputs)", f"{o:.3f}", f"{1 / o:.2f}")
+    verdict = "met" if o / b <= OVERHEAD_GOAL else "not met"
+    table.add_row(f"ratio (goal <= {OVERHEAD_GOAL})", f"{o / b:.3f}", verdict)
+    console.print(table)
+
+
+# --------------------------------------------------------------------------- 2. raster memory
+
+
+class RedDetector:
+    """A fast fake: red pixels of each tile are one landslide scoring 0.9."""
+
+    def __init__(self, size: int = INPUT) -> None:
+        self.info = ModelInfo(
+            classes=list(CLASSES), backbone="resnet50", variant="v1", size=(size, size)
+        )
+
+    def __call__(self, images: list[torch.Tensor]) -> list[dict[str, torch.Tensor]]:
+        outs = []
+        for image in images:
+            red = (image[0] > 0.6) & (image[1] < 0.4)
+            if red.any():
+                ys, xs = torch.nonzero(red, as_tuple=True)
+                box = [[xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]]
+                outs.append(
+                    {
+                        "boxes": torch.tensor(box, dtype=torch.float32),
+                        "labels": torch.tensor([1]),
+                        "scores": torch.tensor([0.9]),
+                        "masks": red[None, None].float(),
+                    }
+                )
+            else:
+                side = image.shape[-1]
+                outs.append(
+                    {
+                        "boxes": torch.zeros(0, 4),
+                        "labels": torch.zeros(0, dtype=torch.int64),
+                        "scores": torch.zeros(0),
+                        "masks": torch.zeros(0, 1, side, side),
+                    }
+                )
+        return outs
+
+
+def write_raster(path: Path, side: int) -> Path:
+    """An RGB uint8 tiled deflate GeoTIFF in UTM with a red square every 1500 px."""
+    import rasterio
+    from rasterio.transform import Affine
+    from rasterio.windows import Window
+
+    profile = {
+        "driver": "GTiff",
+        "width": side,
+        "height": side,
+        "count": 3,
+        "dtype": "uint8",
+        "crs": "EPSG:32633",
+        "transform": Affine.translation(500_000, 4_100_000) @ Affine.scale(0.5, -0.5),
+        "tiled": True,
+        "blockxsize": 512,
+        "blockysize": 512,
+        "compress": "deflate",
+    }
+    strip = 1024
+    with rasterio.open(path, "w", **profile) as ds:
+        for y in range(0, side, strip):
+            h = min(strip, side - y)
+            block = np.empty((3, h, side), dtype=np.uint8)
+            block[0], block[1], block[2] = 90, 120, 70
+            rows = np.arange(y, y + h)
+            for cy in range(1000, side, 1500):  # squares of 120 px across tile borders
+                inside = (rows >= cy - 60) & (rows < cy + 60)
+                for cx in range(1000, side, 1500):
+                    block[0, inside, cx - 60 : cx + 60] = 230
+                    block[1, inside, cx - 60 : cx + 60] = 20
+                    block[2, inside, cx - 60 : cx + 60] = 20
+            ds.write(block, window=Window(0, y, side, h))
+    return path
+
+
+def child(raster: Path, out: Path, real: bool) -> None:
+    """Run in a fresh process: predict_raster and report peak RSS as JSON on stdout."""
+    from landslide.raster import predict_raster
+
+    if real:
+        torch.manual_seed(0)
+        info = ModelInfo(
+            classes=list(CLASSES), backbone="resnet50", variant="v1", size=(INPUT, INPUT)
+        )
+        detector: Any = TorchDetector(
+            skeleton("resnet50", len(CLASSES), "v1", (INPUT, INPUT)).eval(), info
+        )
+    else:
+        detector = RedDetector()
+    baseline = peak_rss_mb()
+    p = PredictParams(tile_size=TILE, tile_overlap=OVERLAP, batch_size=4)
+    t = time.perf_counter()
+    summary = predict_raster(raster, detector, out, p)
+    seconds = time.perf_counter() - t
+    peak = peak_rss_mb()
+    print(
+        json.dumps(
+            {
+                "peak_mb": peak,
+                "baseline_mb": baseline,
+                "seconds": seconds,
+                "tiles": summary.processed,
+                "instances": summary.instances,
+            }
+        )
+    )
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory: VmHWM (reset by exec, unlike ru_maxrss)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def run_child(raster: Path, out: Path, real: bool = False) -> dict[str, Any]:
+    cmd = [sys.executable, __file__, "--child", str(raster), str(out)]
+    if real:
+        cmd.append("--real")
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(done.stderr)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def raster_memory(args: argparse.Namespace, root: Path) -> None:
+    sides = {"small": args.small, "large": args.large}
+    rasters = {}
+    for name, side in sides.items():
+        with console.status(f"writing a {side} x {side} GeoTIFF"):
+            rasters[name] = write_raster(root / f"{name}.tif", side)
+    results = {}
+    for name in ("small", "large"):
+        with console.status(f"predict-raster on the {name} raster"):
+            results[name] = run_child(rasters[name], root / f"{name}.gpkg")
+    real = None
+    if not args.no_real:
+        with console.status("predict-raster with ResNet-50 on a 2048 x 2048 raster"):
+            real = run_child(write_raster(root / "real.tif", 2048), root / "real.gpkg", True)
+    table = Table(
+        title=f"2. predict-raster: tiles {TILE} px (overlap {OVERLAP}) -> model input {INPUT}, "
+        "batch 4, each raster in its own process"
+    )
+    columns = ("raster", "detector", "tiles", "instances", "tiles/s", "peak RSS MB", "above start")
+    for col in columns:
+        table.add_column(col, justify="right")
+    for name in ("small", "large"):
+        r = results[name]
+        side = sides[name]
+        table.add_row(
+            f"{side} x {side}",
+            "fake (red pixels)",
+            str(r["tiles"]),
+            str(r["instances"]),
+            f"{r['tiles'] / r['seconds']:.1f}",
+            f"{r['peak_mb']:.0f}",
+            f"{r['peak_mb'] - r['baseline_mb']:.0f}",
+        )
+    ratio = results["large"]["peak_mb"] / results["small"]["peak_mb"]
+    verdict = "met" if ratio <= MEMORY_GOAL else "not met"
+    table.add_row(f"large / small (goal <= {MEMORY_GOAL})", "", "", "", "", f"{ratio:.3f}", verdict)
+    if real is not None:
+        table.add_row(
+            "2048 x 2048",
+            "ResNet-50 Mask R-CNN",
+            str(real["tiles"]),
+            str(real["instances"]),
+            f"{real['tiles'] / real['seconds']:.2f}",
+            f"{real['peak_mb']:.0f}",
+            f"{real['peak_mb'] - real['baseline_mb']:.0f}",
+        )
+    console.print(table)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--photos", type=int, default=6)
+    parser.add_argument("--photo-size", default="1600x1200", help="WIDTHxHEIGHT of the JPEGs")
+    parser.add_argument("--size", type=int, default=512, help="model input side")
+    parser.add_argument("--batch", type=int, default=2)
+    parser.add_argument("--instances", type=int, default=3, help="scored 0.9 per photo")
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--small", type=int, default=4096)
+    parser.add_argument("--large", type=int, default=16384)
+    parser.add_argument("--skip-overhead", action="store_true")
+    parser.add_argument("--skip-raster", action="store_true")
+    parser.add_argument("--no-real", action="store_true", help="no ResNet-50 raster row")
+    parser.add_argument("--child", nargs=2, metavar=("RASTER", "OUT"), help=argparse.SUPPRESS)
+    parser.add_argument("--real", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(Path(args.child[0]), Path(args.child[1]), args.real)
+        return
+    with tempfile.TemporaryDirectory(prefix="bench-predict-") as tmp:
+        root = Path(tmp)
+        if not args.skip_overhead:
+            overhead(args, root)
+        if not args.skip_raster:
+            raster_memory(args, root)
+
+
+if __name__ == "__main__":
+    main()

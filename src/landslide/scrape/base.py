@@ -1,0 +1,142 @@
+"""What every source shares: the `Candidate` record, the `Source` interface, licences.
+
+A source turns a query into candidates (an image URL with its provenance); it never
+downloads images. Each source is one small module (`commons`, `openverse`, `bing`)
+with a class registered in `SOURCES` under its params name.
+
+Anything a source cannot make sense of (malformed JSON, a changed HTML layout, an
+API error) is a `ScrapeError` whose `where` names the source and query; the stage
+records it and goes on with the other sources.
+"""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
+
+from landslide.errors import ScrapeError
+from landslide.params import ScrapeParams
+
+if TYPE_CHECKING:
+    from landslide.scrape.download import Http
+
+CATEGORY_PREFIX = "Category:"  # a query naming a Commons category (its members, not a search)
+UNKNOWN_LICENCE = "unknown"
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One search result: where the image is and what is known about its rights."""
+
+    source: str
+    query: str
+    image_url: str
+    page_url: str = ""
+    title: str = ""
+    licence: str = UNKNOWN_LICENCE  # human-readable, e.g. "CC BY-SA 4.0"
+    licence_url: str = ""
+    author: str = ""
+    attribution: str = ""
+    width: int | None = None  # as the source reports them, when it does
+    height: int | None = None
+    licence_checked: bool = False  # the source already filtered by `scrape.licences`
+
+    @property
+    def licence_code(self) -> str:
+        """Openverse-style code (cc0, pdm, by, by-sa, ...) or '' when not recognised."""
+        return licence_code(self.licence, self.licence_url)
+
+
+class Source(ABC):
+    """A search engine or open archive. Subclasses set `name` and implement `search`."""
+
+    name: ClassVar[str]
+
+    def __init__(self, p: ScrapeParams, http: Http) -> None:
+        self.p = p
+        self.http = http
+
+    @abstractmethod
+    def search(self, query: str, limit: int) -> Iterator[Candidate]:
+        """Up to `limit` candidates for `query`, best first; raises ScrapeError."""
+
+    @classmethod
+    def accepts(cls, query: str) -> bool:
+        """Whether this source can answer the query (only Commons knows categories)."""
+        return not query.startswith(CATEGORY_PREFIX)
+
+    def error(self, query: str, message: str, hint: str | None = None) -> ScrapeError:
+        return ScrapeError(message, where=f"{self.name}: query {query!r}", hint=hint)
+
+
+# ------------------------------------------------------------------------ text helpers
+
+_SPACE = re.compile(r"\s+")
+
+
+def one_line(text: object, limit: int = 1000) -> str:
+    """Whitespace collapsed, control characters gone, at most `limit` characters."""
+    if text is None:
+        return ""
+    s = _SPACE.sub(" ", str(text)).strip()
+    s = "".join(c for c in s if c.isprintable())
+    return s[:limit]
+
+
+def html_text(html: object, limit: int = 1000) -> str:
+    """The visible text of an HTML fragment (Commons' Artist and Attribution are HTML)."""
+    if not html:
+        return ""
+    from bs4 import BeautifulSoup
+
+    return one_line(BeautifulSoup(str(html), "html.parser").get_text(" "), limit)
+
+
+# ------------------------------------------------------------------------------ licences
+
+LICENCE_CODES = ("cc0", "pdm", "by", "by-sa", "by-nd", "by-nc", "by-nc-sa", "by-nc-nd")
+_CC_URL = re.compile(r"creativecommons\.org/(licenses|publicdomain)/([a-z0-9-]+)")
+_CC_NAME = re.compile(r"\bcc[\s-]*(by(?:[\s-]+(?:nc|sa|nd))*)\b")
+
+
+def licence_code(name: str, url: str = "") -> str:
+    """'CC BY-SA 4.0' or its deed URL -> 'by-sa'; 'CC0' -> 'cc0'; public domain -> 'pdm'."""
+    m = _CC_URL.search(url.lower())
+    if m:
+        kind, code = m.groups()
+        if kind == "publicdomain":
+            return "cc0" if code == "zero" else "pdm"
+        if code in LICENCE_CODES:
+            return code
+    low = name.lower().strip()
+    if low.startswith("cc0") or "cc-zero" in low:
+        return "cc0"
+    if "public domain" in low or low in ("pd", "pdm") or low.startswith("pd-"):
+        return "pdm"
+    m = _CC_NAME.search(low)
+    if m:
+        code = re.sub(r"[\s-]+", "-", m.group(1))
+        return code if code in LICENCE_CODES else ""
+    return low if low in LICENCE_CODES else ""
+
+
+def licence_name(code: str, version: str = "") -> str:
+    """'by-sa', '2.0' -> 'CC BY-SA 2.0'; 'cc0' -> 'CC0 1.0'; 'pdm' -> 'Public Domain Mark 1.0'."""
+    code = code.lower()
+    if code == "cc0":
+        return f"CC0 {version or '1.0'}"
+    if code == "pdm":
+        return f"Public Domain Mark {version or '1.0'}"
+    if code in LICENCE_CODES:
+        return f"CC {code.upper()} {version}".strip()
+    return code or UNKNOWN_LICENCE
+
+
+def licence_allowed(candidate: Candidate, allowed: list[str]) -> bool:
+    """With no `scrape.licences`, anything; else a recognised licence from the list."""
+    if not allowed or candidate.licence_checked:
+        return True
+    return candidate.licence_code in allowed

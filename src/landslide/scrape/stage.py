@@ -1,0 +1,341 @@
+"""The scrape stage: queries x sources -> new photos in `out_dir` and rows in its manifest.
+
+One producer thread per source runs its searches (sources are independent hosts);
+candidates go to a pool of `scrape.concurrency` download workers through a bounded
+queue. Each worker downloads (see `download.Http`), decodes (`check_image`), and keeps
+the photo only if neither its bytes nor its perceptual hash match a photo collected
+before, in this run or an earlier one. A kept photo is written as `<sha256>.<ext>`
+(never a name from the URL) and then recorded in the manifest.
+
+A source that fails (malformed JSON, changed HTML, unreachable) is reported with its
+name and query and the other sources go on; only when every search fails is the stage
+an error (so the Prefect task retries it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+import warnings
+from collections import Counter
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from PIL import Image
+
+from landslide.errors import ScrapeError
+from landslide.io import write_bytes
+from landslide.params import ScrapeParams
+from landslide.scrape.base import Candidate, Source, licence_allowed
+from landslide.scrape.bing import Bing
+from landslide.scrape.commons import Commons
+from landslide.scrape.dedup import DedupIndex
+from landslide.scrape.download import Http, Rejected, check_image
+from landslide.scrape.manifest import MANIFEST, ManifestRow, ManifestWriter
+from landslide.scrape.openverse import Openverse
+
+SOURCES: dict[str, type[Source]] = {"commons": Commons, "openverse": Openverse, "bing": Bing}
+
+
+@dataclass(frozen=True)
+class ScrapeCounts:
+    """What the progress bar shows."""
+
+    candidates: int
+    downloaded: int
+    duplicates: int
+    rejected: int
+    known: int
+
+    @property
+    def done(self) -> int:
+        """Candidates dealt with so far (the bar's position; `candidates` is its total)."""
+        return self.downloaded + self.duplicates + self.rejected + self.known
+
+
+@dataclass
+class ScrapeSummary:
+    out_dir: Path
+    candidates: int = 0  # search results seen
+    downloaded: int = 0  # new photos kept
+    exact_duplicates: int = 0
+    near_duplicates: int = 0
+    known: int = 0  # image URLs collected before (or twice in this run): not downloaded
+    rejected: Counter[str] = field(default_factory=Counter)  # reason -> count
+    kept_by_source: Counter[str] = field(default_factory=Counter)
+    kept_by_query: Counter[str] = field(default_factory=Counter)
+    errors: list[str] = field(default_factory=list)  # "source: query 'q': what went wrong"
+    notes: list[str] = field(default_factory=list)
+    total: int = 0  # photos in the manifest after the run
+    seconds: float = 0.0
+
+    @property
+    def manifest(self) -> Path:
+        return self.out_dir / MANIFEST
+
+    @property
+    def duplicates(self) -> int:
+        return self.exact_duplicates + self.near_duplicates
+
+    def counts(self) -> ScrapeCounts:
+        return ScrapeCounts(
+            self.candidates,
+            self.downloaded,
+            self.duplicates,
+            sum(self.rejected.values()),
+            self.known,
+        )
+
+    def summary_line(self) -> str:
+        by_source = ", ".join(f"{k} {v}" for k, v in sorted(self.kept_by_source.items()))
+        reasons = ", ".join(f"{k} {v}" for k, v in self.rejected.most_common(4))
+        if len(self.rejected) > 4:
+            reasons += ", ..."
+        parts = [
+            f"{self.candidates} candidates",
+            f"{self.downloaded} new photos" + (f" ({by_source})" if by_source else ""),
+            f"{self.duplicates} duplicates ({self.exact_duplicates} exact, "
+            f"{self.near_duplicates} near)",
+            f"{sum(self.rejected.values())} rejected" + (f" ({reasons})" if reasons else ""),
+            f"{self.known} already collected",
+        ]
+        if self.errors:
+            parts.append(f"{len(self.errors)} source errors")
+        return (
+            f"scrape: {', '.join(parts)}; manifest {self.total} photos -> {self.out_dir} "
+            f"({self.seconds:.1f} s)"
+        )
+
+
+def scrape(
+    out_dir: Path,
+    p: ScrapeParams,
+    *,
+    queries: Sequence[str] | None = None,
+    sources: Sequence[str] | None = None,
+    max_per_query: int | None = None,
+    progress: Callable[[ScrapeCounts], None] | None = None,
+) -> ScrapeSummary:
+    """Search each source for each query; download, check and de-duplicate; record.
+
+    `queries`, `sources` and `max_per_query` override `p`; `progress` is called with
+    the running counts after every candidate.
+    """
+    started = time.monotonic()
+    queries = [q.strip() for q in (queries or p.queries) if q.strip()]
+    names = list(dict.fromkeys(sources or p.sources))
+    unknown = [n for n in names if n not in SOURCES]
+    if unknown:
+        raise ScrapeError(
+            f"unknown source {unknown[0]!r} (known: {', '.join(SOURCES)})",
+            hint="pass --source commons,openverse,bing",
+        )
+    if not queries:
+        raise ScrapeError("no queries to search for", hint='pass --query "landslide"')
+    limit = max_per_query or p.max_per_query
+    if limit < 1:
+        raise ScrapeError(f"--max must be at least 1, got {limit}")
+
+    run = _Run(out_dir, p, progress)
+    if not p.contact:
+        run.summary.notes.append(
+            "scrape.contact is empty: Wikimedia asks for a contact (email or URL) in the "
+            "User-Agent; set it in params.yaml"
+        )
+    rows = run.writer.open()
+    run.summary.notes.extend(run.writer.notes)
+    try:
+        for row in rows:
+            run.index.add(row.sha256, row.phash, row.file)
+            run.known_urls.add(row.image_url)
+        with warnings.catch_warnings(), Http(p) as http:
+            # Images between Pillow's warning and error limits: refused, not printed.
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            warnings.filterwarnings("ignore", module=r"PIL\.")
+            run.go(http, [SOURCES[n](p, http) for n in names], queries, limit)
+    finally:
+        run.writer.close()
+    s = run.summary
+    s.total = len(run.writer.rows)
+    s.seconds = time.monotonic() - started
+    searches = sum(SOURCES[n].accepts(q) for n in names for q in queries)
+    if s.errors and len(s.errors) >= searches and not s.candidates:
+        first, *rest = s.errors
+        raise ScrapeError(
+            f"every search failed; first: {first}",
+            hint=f"{len(rest)} more: {'; '.join(rest)[:500]}" if rest else None,
+        )
+    return s
+
+
+class _Run:
+    """The state one scrape shares between its threads."""
+
+    def __init__(
+        self, out_dir: Path, p: ScrapeParams, progress: Callable[[ScrapeCounts], None] | None
+    ) -> None:
+        self.out_dir = out_dir
+        self.p = p
+        self.progress = progress
+        self.summary = ScrapeSummary(out_dir)
+        self.writer = ManifestWriter(out_dir)
+        self.index = DedupIndex(p.dup_distance)
+        self.known_urls: set[str] = set()
+        self.lock = threading.Lock()
+        self.http: Http | None = None
+        self.stop = False
+
+    # ------------------------------------------------------------------ threads
+
+    def go(self, http: Http, sources: list[Source], queries: list[str], limit: int) -> None:
+        self.http = http
+        slots = threading.BoundedSemaphore(self.p.concurrency * 4)
+        failures: list[BaseException] = []
+        with ThreadPoolExecutor(self.p.concurrency, thread_name_prefix="scrape-dl") as pool:
+
+            def submit(candidate: Candidate) -> None:
+                slots.acquire()
+                future = pool.submit(self.download, candidate)
+                future.add_done_callback(lambda f: (slots.release(), self._failed(f, failures)))
+
+            producers = [
+                threading.Thread(
+                    target=self._produce,
+                    args=(source, queries, limit, submit, failures),
+                    name=f"scrape-{source.name}",
+                    daemon=True,
+                )
+                for source in sources
+            ]
+            try:
+                for t in producers:
+                    t.start()
+                for t in producers:
+                    while t.is_alive():
+                        t.join(0.2)
+                        if failures:
+                            break
+            except BaseException:  # Ctrl-C: in-flight downloads give up, the rest is dropped
+                self._halt(pool)
+                raise
+            if failures:
+                self._halt(pool)
+        if failures:
+            raise failures[0]
+
+    def _halt(self, pool: ThreadPoolExecutor) -> None:
+        self.stop = True
+        if self.http is not None:
+            self.http.stop()
+        pool.shutdown(wait=True, cancel_futures=True)
+
+    def _failed(self, future: Future[None], failures: list[BaseException]) -> None:
+        if not future.cancelled() and future.exception() is not None:
+            failures.append(future.exception())  # type: ignore[arg-type]
+
+    def _produce(
+        self,
+        source: Source,
+        queries: list[str],
+        limit: int,
+        submit: Callable[[Candidate], None],
+        failures: list[BaseException],
+    ) -> None:
+        try:
+            for query in queries:
+                if not source.accepts(query):
+                    continue
+                try:
+                    for candidate in source.search(query, limit):
+                        if self.stop:
+                            return
+                        if self._admit(candidate):
+                            submit(candidate)
+                except ScrapeError as exc:
+                    with self.lock:
+                        self.summary.errors.append(" ".join(exc.render().split()))
+        except BaseException as exc:  # a bug: stop the run and re-raise it in the caller
+            failures.append(exc)
+
+    def _admit(self, c: Candidate) -> bool:
+        """Count the candidate; False for one not worth downloading."""
+        reason = None
+        if not licence_allowed(c, self.p.licences):
+            reason = "licence"
+        elif c.width and c.height and c.width * c.height > self.p.max_pixels:
+            reason = "too many pixels"
+        elif c.width and c.height and min(c.width, c.height) < self.p.min_side:
+            reason = "too small"
+        with self.lock:
+            s = self.summary
+            s.candidates += 1
+            if reason:
+                s.rejected[reason] += 1
+            elif c.image_url in self.known_urls:
+                s.known += 1
+                reason = "known"
+            else:
+                self.known_urls.add(c.image_url)
+        self._report()
+        return reason is None
+
+    def download(self, c: Candidate) -> None:
+        if self.stop:
+            return
+        assert self.http is not None
+        try:
+            r = self.http.get(c.image_url, accept="image/avif,image/webp,image/*;q=0.9")
+            checked = check_image(r.body, self.p)
+        except Rejected as exc:
+            with self.lock:
+                self.summary.rejected[exc.reason] += 1
+            self._report()
+            return
+        sha = hashlib.sha256(r.body).hexdigest()
+        name = f"{sha}.{checked.ext}"
+        match = self.index.claim(sha, checked.phash, name)
+        if match is not None:
+            with self.lock:
+                if match.kind == "exact":
+                    self.summary.exact_duplicates += 1
+                else:
+                    self.summary.near_duplicates += 1
+            self._report()
+            return
+        path = self.out_dir / name  # a hex digest and a known extension: inside out_dir
+        try:
+            write_bytes(path, r.body)
+        except OSError as exc:
+            raise ScrapeError(f"cannot write a photo: {exc.strerror}", file=path) from None
+        self.writer.add(
+            ManifestRow(
+                sha256=sha,
+                phash=checked.phash,
+                source=c.source,
+                query=c.query,
+                image_url=c.image_url,
+                page_url=c.page_url,
+                title=c.title,
+                licence=c.licence,
+                licence_url=c.licence_url,
+                author=c.author,
+                attribution=c.attribution,
+                fetched_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                width=checked.width,
+                height=checked.height,
+                file=name,
+            )
+        )
+        with self.lock:
+            self.summary.downloaded += 1
+            self.summary.kept_by_source[c.source] += 1
+            self.summary.kept_by_query[c.query] += 1
+        self._report()
+
+    def _report(self) -> None:
+        if self.progress is not None:
+            self.progress(self.summary.counts())

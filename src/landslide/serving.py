@@ -1,0 +1,576 @@
+"""The MLflow model: logged by each training run, registered under an alias, served.
+
+    log_pyfunc_model(Path("models/resnet101-setA/model.pt"), info, params.predict)  # in a run
+    register(run_id, params.predict, tracking_uri)   # -> landslide-maskrcnn vN @champion
+    resolve_model("models:/landslide-maskrcnn@champion", tracking_uri)  # -> local model.pt
+
+Each training run logs an MLflow pyfunc model named `model` (`runs:/<run_id>/model`; MLflow 3
+keeps it as a logged model of the run, beside the run's own `model/` artifacts). It holds
+`model.pt` and `model.json` as artifacts, the input and output signature, an input
+example, the pinned requirements, and a three-line loader (MLflow's "models from code",
+so no pickled Python object is stored): the class `LandslideModel` below, imported from
+the installed `landslide` package. `load_context` rebuilds the network with
+`landslide.model.load_model` (weights read with `torch.load(weights_only=True)`), and
+`predict` takes a DataFrame with a column `image` (base64 of the image file's bytes: JPEG,
+PNG, TIFF, ...) and an optional column `threshold`, decodes each photo upright and returns
+for each row the `ImagePrediction.to_json()` of `landslide.predict.detect`. Inference
+params `threshold`, `min_score`, `mask_threshold` and `simplify` default to params.yaml's
+`predict` section at training time.
+
+Serving (`mlflow models serve -m models:/landslide-maskrcnn@champion --env-manager local`)
+answers `POST /invocations` with `{"predictions": [...]}`; a payload that is not JSON,
+not base64, not an image, or too large is an HTTP 400 with the reason, and the server goes on.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import io
+import os
+import re
+import shutil
+import tempfile
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import pandas as pd
+from mlflow.exceptions import MlflowException
+from mlflow.models import ModelSignature
+from mlflow.types.schema import Array, ColSpec, Object, ParamSchema, ParamSpec, Property, Schema
+
+from landslide.errors import ServingError
+from landslide.model import ModelInfo
+from landslide.params import PredictParams
+
+PYFUNC_NAME = "model"  # runs:/<run_id>/model
+WEIGHTS, DESCRIPTION = "model.pt", "model.json"  # artifact keys and file names
+MAX_IMAGE_BYTES = 50_000_000  # one encoded photo in a request
+MAX_IMAGE_PIXELS = 89_478_485  # Pillow's decompression-bomb limit, as predict's default
+CACHE_ENV = "LANDSLIDE_MODEL_CACHE"
+REQUIREMENTS = (
+    "torch",
+    "torchvision",
+    "mlflow",
+    "pillow",
+    "numpy",
+    "pandas",
+    "pycocotools",
+    "shapely",
+)
+_ALIAS = re.compile(r"^[\w\-]{1,255}$")
+_LOADER = """\
+# The landslide Mask R-CNN pyfunc: the class lives in the installed `landslide` package.
+import mlflow
+
+from landslide.serving import LandslideModel
+
+mlflow.models.set_model(LandslideModel())
+"""
+
+
+# --------------------------------------------------------------------------- the pyfunc
+
+
+class LandslideModel(mlflow.pyfunc.PythonModel):
+    """Photos (base64) in, `ImagePrediction` JSON out; see the module doc."""
+
+    def load_context(self, context: Any) -> None:
+        from landslide.model import load_model
+        from landslide.predict import TorchDetector
+
+        model, info = load_model(Path(context.artifacts[WEIGHTS]))
+        self.detector = TorchDetector(model, info, "cpu", source="mlflow pyfunc")
+
+    def predict(self, context: Any, model_input: pd.DataFrame, params: dict | None = None) -> Any:
+        from landslide.predict import detect
+
+        frame = _frame(model_input)
+        defaults = {**_param_defaults(PredictParams()), **(params or {})}
+        thresholds = _thresholds(frame, float(defaults["threshold"]))
+        images = [_image(value, row) for row, value in enumerate(frame["image"])]
+        out = []
+        for image, threshold in zip(images, thresholds, strict=True):
+            (pred,) = detect(
+                self.detector,
+                [image],
+                threshold=threshold,
+                mask_threshold=float(defaults["mask_threshold"]),
+                min_score=min(float(defaults["min_score"]), threshold),
+                simplify=float(defaults["simplify"]),
+            )
+            out.append(pred.to_json())
+            image.close()
+        return out
+
+
+def _invalid(message: str) -> MlflowException:
+    """What the scoring server turns into HTTP 400 with `message`."""
+    return MlflowException.invalid_parameter_value(message)
+
+
+def _frame(model_input: Any) -> pd.DataFrame:
+    if isinstance(model_input, pd.DataFrame):
+        frame = model_input
+    elif isinstance(model_input, dict | list):
+        try:
+            frame = pd.DataFrame(model_input)
+        except ValueError as exc:
+            raise _invalid(f"expected rows with an 'image' column: {exc}") from None
+    else:
+        raise _invalid(f"expected a table with an 'image' column, got {type(model_input).__name__}")
+    if "image" not in frame.columns:
+        raise _invalid(
+            f"missing column 'image' (base64 of an image file); got {list(frame.columns)}"
+        )
+    return frame
+
+
+def _thresholds(frame: pd.DataFrame, default: float) -> list[float]:
+    if "threshold" not in frame.columns:
+        return [default] * len(frame)
+    out = []
+    for row, value in enumerate(frame["threshold"]):
+        if value is None or pd.isna(value):
+            out.append(default)
+            continue
+        try:
+            threshold = float(value)
+        except (TypeError, ValueError):
+            raise _invalid(f"row {row}: threshold {value!r} is not a number") from None
+        if not 0.0 <= threshold <= 1.0:
+            raise _invalid(f"row {row}: threshold {threshold} is not in [0, 1]")
+        out.append(threshold)
+    return out
+
+
+def _image(value: Any, row: int) -> Any:
+    """The photo of one row, decoded and upright; bad input -> INVALID_PARAMETER_VALUE."""
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    if isinstance(value, bytes | bytearray):
+        raw = bytes(value)
+    elif isinstance(value, str):
+        if len(value) > MAX_IMAGE_BYTES * 4 // 3 + 4:
+            raise _invalid(f"row {row}: image larger than {MAX_IMAGE_BYTES} bytes")
+        try:
+            raw = base64.b64decode(value.strip(), validate=True)
+        except (binascii.Error, ValueError):
+            raise _invalid(
+                f"row {row}: 'image' is not base64 (of a JPEG, PNG, TIFF, ...)"
+            ) from None
+    else:
+        raise _invalid(f"row {row}: 'image' must be a base64 string, got {type(value).__name__}")
+    if not raw:
+        raise _invalid(f"row {row}: 'image' is empty")
+    if len(raw) > MAX_IMAGE_BYTES:
+        raise _invalid(f"row {row}: image larger than {MAX_IMAGE_BYTES} bytes")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(raw))
+            if image.width * image.height > MAX_IMAGE_PIXELS:
+                raise _invalid(
+                    f"row {row}: image of {image.width}x{image.height} pixels exceeds "
+                    f"{MAX_IMAGE_PIXELS} pixels"
+                )
+            image.load()
+            return ImageOps.exif_transpose(image)
+    except (UnidentifiedImageError, Image.DecompressionBombWarning, Image.DecompressionBombError):
+        raise _invalid(f"row {row}: 'image' is not an image Pillow can read") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise _invalid(f"row {row}: cannot decode the image: {exc}") from None
+
+
+# --------------------------------------------------------------------------- logging
+
+
+def _param_defaults(p: PredictParams) -> dict[str, float]:
+    return {
+        "threshold": p.threshold,
+        "min_score": p.min_score,
+        "mask_threshold": p.mask_threshold,
+        "simplify": p.simplify,
+    }
+
+
+def signature(p: PredictParams | None = None) -> ModelSignature:
+    """Input: `image` (base64 string), optional `threshold`; output: one object per photo."""
+    p = p or PredictParams()
+    inputs = Schema([ColSpec("string", "image"), ColSpec("double", "threshold", required=False)])
+    instance = Object(
+        [
+            Property("category", "string"),
+            Property("label", "long"),
+            Property("score", "double"),
+            Property("box", Array("double")),
+            Property("area", "long"),
+            Property(
+                "rle", Object([Property("size", Array("long")), Property("counts", "string")])
+            ),
+            Property("polygon", Array(Array("double"))),
+        ]
+    )
+    outputs = Schema(
+        [
+            ColSpec("long", "width"),
+            ColSpec("long", "height"),
+            ColSpec("boolean", "detected"),
+            ColSpec("string", "prediction"),
+            ColSpec("double", "max_score"),
+            ColSpec("double", "threshold"),
+            ColSpec(Array(instance), "instances"),
+        ]
+    )
+    params = ParamSchema(
+        [ParamSpec(name, "double", value) for name, value in _param_defaults(p).items()]
+    )
+    return ModelSignature(inputs=inputs, outputs=outputs, params=params)
+
+
+def input_example(size: tuple[int, int] = (64, 48)) -> pd.DataFrame:
+    """One small PNG (a bright patch on a darker slope), base64, with a threshold."""
+    import numpy as np
+    from PIL import Image
+
+    width, height = size
+    pixels = np.full((height, width, 3), (96, 110, 70), dtype=np.uint8)
+    pixels[height // 4 : height * 3 // 4, width // 3 : width // 2] = (200, 180, 150)
+    buf = io.BytesIO()
+    Image.fromarray(pixels).save(buf, format="PNG")
+    return pd.DataFrame(
+        {"image": [base64.b64encode(buf.getvalue()).decode("ascii")], "threshold": [0.5]}
+    )
+
+
+def requirements() -> list[str]:
+    """The serving environment: the pinned versions installed here (local parts dropped)."""
+    out = []
+    for name in REQUIREMENTS:
+        try:
+            out.append(f"{name}=={metadata.version(name).split('+')[0]}")
+        except metadata.PackageNotFoundError:
+            out.append(name)
+    return out
+
+
+def log_pyfunc_model(
+    model_pt: Path,
+    info: ModelInfo,
+    p: PredictParams | None = None,
+    *,
+    name: str = PYFUNC_NAME,
+) -> str:
+    """Log the MLflow pyfunc model of `model_pt` (model.json beside it) in the active run.
+
+    Returns its URI (`models:/<model_id>`).
+    """
+    model_pt = Path(model_pt)
+    meta = model_pt.with_suffix(".json")
+    for path in (model_pt, meta):
+        if not path.is_file():
+            raise ServingError("not found", file=path, hint="log the model `landslide train` wrote")
+    with tempfile.TemporaryDirectory(prefix="landslide-pyfunc-") as tmp:
+        loader = Path(tmp) / "landslide_model.py"
+        loader.write_text(_LOADER, encoding="utf-8")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # MLflow's notes on pandas and type hints
+            logged = mlflow.pyfunc.log_model(
+                name=name,
+                python_model=str(loader),
+                artifacts={WEIGHTS: str(model_pt), DESCRIPTION: str(meta)},
+                signature=signature(p),
+                input_example=input_example(),
+                pip_requirements=requirements(),
+                metadata={
+                    "landslide": {
+                        "classes": list(info.classes),
+                        "backbone": info.backbone,
+                        "variant": info.variant,
+                        "size": list(info.size),
+                        "epoch": info.epoch,
+                    }
+                },
+                tags={"backbone": info.backbone, "classes": ",".join(info.classes)},
+            )
+    return str(logged.model_uri)
+
+
+# --------------------------------------------------------------------------- registry
+
+
+@dataclass
+class Registered:
+    name: str
+    version: str
+    alias: str
+    run_id: str
+    model_id: str | None
+    previous: str | None = None  # the version the alias pointed at before
+
+    def summary_line(self) -> str:
+        moved = f" (was version {self.previous})" if self.previous else ""
+        return (
+            f"register: {self.name} version {self.version} from run {self.run_id}; "
+            f"alias {self.alias!r} -> version {self.version}{moved}; "
+            f"serve: mlflow models serve -m models:/{self.name}@{self.alias} --env-manager local"
+        )
+
+
+def register(
+    run_id: str,
+    p: PredictParams,
+    tracking_uri: str,
+    alias: str | None = None,
+    *,
+    classes: Sequence[str] | None = None,
+) -> Registered:
+    """Register the pyfunc model of `run_id` as `p.model_name` and point `alias` at it.
+
+    `alias` defaults to `p.alias` (champion). `classes`, when given, must be those the
+    model was trained for (params.yaml's). Returns the new version.
+    """
+    alias = alias if alias is not None else p.alias
+    _check_alias(alias)
+    client = _client(tracking_uri)
+    run = _get_run(client, run_id, tracking_uri)
+    logged = _logged_model(client, run, tracking_uri)
+    if classes is not None:
+        info = _logged_info(logged)
+        if list(info.classes) != list(classes):
+            raise ServingError(
+                f"run {run_id}'s model was made for classes [{', '.join(info.classes)}], "
+                f"params.yaml has [{', '.join(classes)}]",
+                hint="register a model trained with these classes, or set `classes:` in "
+                "params.yaml to the model's",
+            )
+    try:
+        client.create_registered_model(
+            p.model_name, description="Landslide detection: torchvision Mask R-CNN (landslide)"
+        )
+    except MlflowException as exc:
+        if exc.error_code not in ("RESOURCE_ALREADY_EXISTS", "ALREADY_EXISTS"):
+            raise
+    previous = client.get_registered_model(p.model_name).aliases.get(alias)
+    version = client.create_model_version(
+        p.model_name,
+        source=f"models:/{logged.model_id}",
+        run_id=run_id,
+        model_id=logged.model_id,
+        tags={k: v for k, v in run.data.tags.items() if k in ("backbone", "set", "data_version")},
+    )
+    client.set_registered_model_alias(p.model_name, alias, version.version)
+    return Registered(
+        name=p.model_name,
+        version=str(version.version),
+        alias=alias,
+        run_id=run_id,
+        model_id=logged.model_id,
+        previous=str(previous) if previous is not None else None,
+    )
+
+
+def _check_alias(alias: str) -> None:
+    if not _ALIAS.match(alias):
+        raise ServingError(
+            f"invalid alias {alias!r}: letters, digits, '_' and '-' only (1-255 characters)"
+        )
+    if alias.lower() == "latest" or re.fullmatch(r"[vV]\d+", alias):
+        raise ServingError(f"alias {alias!r} is reserved by MLflow ('latest', 'v<N>')")
+
+
+def _client(tracking_uri: str) -> Any:
+    from mlflow import MlflowClient
+
+    return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+
+
+def _get_run(client: Any, run_id: str, tracking_uri: str) -> Any:
+    try:
+        return client.get_run(run_id)
+    except MlflowException:
+        raise ServingError(
+            f"run {run_id!r} not found in the tracking store {tracking_uri}",
+            hint="copy the run id from `make ui` or the training summary; the store is "
+            "$MLFLOW_TRACKING_URI or mlflow.tracking_uri in params.yaml",
+        ) from None
+
+
+def _logged_model(client: Any, run: Any, tracking_uri: str) -> Any:
+    """The newest pyfunc model the run logged (named `model`)."""
+    models = [
+        m
+        for m in client.search_logged_models(
+            experiment_ids=[run.info.experiment_id], filter_string=f"name = '{PYFUNC_NAME}'"
+        )
+        if m.source_run_id == run.info.run_id
+    ]
+    if not models:
+        raise ServingError(
+            f"run {run.info.run_id} ({run.info.run_name}) has no MLflow model "
+            f"'{PYFUNC_NAME}' in {tracking_uri}",
+            hint="runs trained by this version of `landslide train` log one; train again",
+        )
+    return max(models, key=lambda m: m.creation_timestamp)
+
+
+def _logged_info(logged: Any) -> ModelInfo:
+    import json
+
+    with tempfile.TemporaryDirectory(prefix="landslide-info-") as tmp:
+        path = mlflow.artifacts.download_artifacts(
+            artifact_uri=f"{logged.artifact_location.rstrip('/')}/artifacts/{DESCRIPTION}",
+            dst_path=tmp,
+        )
+        return ModelInfo.from_json(json.loads(Path(path).read_text(encoding="utf-8")), Path(path))
+
+
+# --------------------------------------------------------------------------- resolving
+
+
+def resolve_model(uri: str, tracking_uri: str, *, dst: Path | None = None) -> Path:
+    """A local `model.pt` (with `model.json` beside it) for an MLflow model URI.
+
+    `runs:/<run_id>/<path>` (the run's `model`, or a folder or model.pt among its artifacts),
+    `models:/<name>@<alias>` or `models:/<name>/<version>`. Downloads go to `dst`, by default
+    a cache keyed by the run or version (`$LANDSLIDE_MODEL_CACHE`, else
+    `~/.cache/landslide/models`), so a second call downloads nothing.
+    """
+    client = _client(tracking_uri)
+    if uri.startswith("runs:/"):
+        run_id, _, path = uri.removeprefix("runs:/").partition("/")
+        if not run_id:
+            raise ServingError("no run id", file=uri, hint="runs:/<run_id>/model")
+        run = _get_run(client, run_id, tracking_uri)
+        path = path.strip("/") or PYFUNC_NAME
+        source = f"runs:/{run_id}/{path}"
+        key = f"run {run.info.run_id} {path}"
+    elif uri.startswith("models:/"):
+        name, version = _version(client, uri.removeprefix("models:/"), tracking_uri)
+        source = client.get_model_version_download_uri(name, version.version)
+        key = f"version {name} {version.version} {version.model_id or version.run_id}"
+    else:
+        raise ServingError(
+            "not an MLflow model URI",
+            file=uri,
+            hint="runs:/<run_id>/model, models:/<name>@<alias> or models:/<name>/<version>",
+        )
+    target = Path(dst) if dst is not None else _cache_dir(tracking_uri, key)
+    found = _find_weights(target)
+    if found is None:
+        _download(source, target, tracking_uri, uri)
+        found = _find_weights(target)
+    if found is None:
+        raise ServingError(
+            f"no {WEIGHTS} with {DESCRIPTION} beside it in the model",
+            file=uri,
+            hint="point to a model logged by `landslide train` (runs:/<run_id>/model)",
+        )
+    return found
+
+
+def _version(client: Any, rest: str, tracking_uri: str) -> tuple[str, Any]:
+    if "@" in rest:
+        name, alias = rest.split("@", 1)
+    elif "/" in rest:
+        name, alias = rest.rsplit("/", 1)[0], None
+    else:
+        raise ServingError(
+            "a registered model needs an alias or a version",
+            file=f"models:/{rest}",
+            hint=f"models:/{rest}@champion or models:/{rest}/<version>",
+        )
+    registered = _registered(client, name, tracking_uri)
+    if alias is not None:
+        aliases = registered.aliases
+        if alias not in aliases:
+            known = ", ".join(f"{a} -> version {v}" for a, v in sorted(aliases.items()))
+            raise ServingError(
+                f"registered model {name!r} has no alias {alias!r} (aliases: {known or 'none'})",
+                file=f"models:/{rest}",
+                hint=f"set one with `landslide model register --run RUN --alias {alias}`",
+            )
+        return name, client.get_model_version(name, str(aliases[alias]))
+    number = rest.rsplit("/", 1)[1]
+    versions = sorted(
+        (int(v.version) for v in client.search_model_versions(f"name = '{name}'")), reverse=True
+    )
+    if not number.isdigit() or int(number) not in versions:
+        raise ServingError(
+            f"registered model {name!r} has no version {number!r} "
+            f"(versions: {', '.join(map(str, versions)) or 'none'})",
+            file=f"models:/{rest}",
+        )
+    return name, client.get_model_version(name, number)
+
+
+def _registered(client: Any, name: str, tracking_uri: str) -> Any:
+    try:
+        return client.get_registered_model(name)
+    except MlflowException:
+        names = sorted(m.name for m in client.search_registered_models())
+        raise ServingError(
+            f"no registered model {name!r} in {tracking_uri} "
+            f"(registered: {', '.join(names) or 'none'})",
+            hint="register a training run with `landslide model register --run RUN`",
+        ) from None
+
+
+def _cache_dir(tracking_uri: str, key: str) -> Path:
+    root = os.environ.get(CACHE_ENV)
+    if root:
+        base = Path(root)
+    else:
+        xdg = os.environ.get("XDG_CACHE_HOME")
+        base = (Path(xdg) if xdg else Path.home() / ".cache") / "landslide" / "models"
+    digest = hashlib.sha256(f"{tracking_uri}\n{key}".encode()).hexdigest()[:20]
+    return base / digest
+
+
+def _find_weights(root: Path) -> Path | None:
+    """model.pt with model.json beside it: the pyfunc's artifacts/, the run's model/, or root."""
+    if not root.is_dir():
+        return None
+    for folder in (root / "artifacts", root, root / PYFUNC_NAME, root / PYFUNC_NAME / "artifacts"):
+        if (folder / WEIGHTS).is_file() and (folder / DESCRIPTION).is_file():
+            return folder / WEIGHTS
+    return None
+
+
+def _download(source: str, target: Path, tracking_uri: str, uri: str) -> None:
+    """Download into a temporary sibling of `target`, then rename it (a cut download
+    never looks complete)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
+    try:
+        try:
+            got = Path(
+                mlflow.artifacts.download_artifacts(
+                    artifact_uri=source, dst_path=str(tmp), tracking_uri=tracking_uri
+                )
+            )
+        except MlflowException as exc:
+            first = str(exc.message).splitlines()[0]
+            raise ServingError(f"cannot download the model: {first}", file=uri) from None
+        if got.is_file() and got.suffix == ".pt":  # runs:/<id>/model/model.pt: fetch its json
+            _download_sibling(source, got, tracking_uri, uri)
+        shutil.rmtree(target, ignore_errors=True)
+        os.replace(got if got.is_dir() else got.parent, target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _download_sibling(source: str, weights: Path, tracking_uri: str, uri: str) -> None:
+    json_uri = source[: -len(weights.name)] + DESCRIPTION
+    try:
+        mlflow.artifacts.download_artifacts(
+            artifact_uri=json_uri, dst_path=str(weights.parent), tracking_uri=tracking_uri
+        )
+    except MlflowException:
+        raise ServingError(f"no {DESCRIPTION} beside {weights.name}", file=uri) from None
