@@ -138,6 +138,7 @@ def evaluate_model(params: Params, backbone: str, set_name: str) -> str:
         ROOT / S.PREPARED_IMAGES,
         ROOT / S.EVALUATION / name,
         params,
+        val_json=ROOT / S.SPLITS / set_name / "val.json",
     )
     return result.summary_line()
 

@@ -422,6 +422,44 @@ def test_stage_with_crafted_detections_gives_exact_numbers(tmp_path: Path, monke
     )
 
 
+def test_calibration_picks_the_threshold_on_val_and_applies_it_to_test(
+    tmp_path: Path, monkeypatch
+) -> None:
+    test_json, images = write_split(tmp_path / "data", REGIONS)
+    val_json = test_json.with_name("val.json")
+    val_json.write_text(test_json.read_text())  # the same four photos, other scores below
+    val_outputs = [
+        dets((LANDSLIDE, 0.4, (10, 10, 40, 40))),
+        dets((LANDSLIDE, 0.45, (5, 5, 25, 25))),
+        dets((LANDSLIDE, 0.2, (0, 0, 10, 10))),
+        dets(),
+    ]
+    model_dir = tmp_path / "models" / "resnet50-setA"
+    script(monkeypatch, write_model_files(model_dir), [*OUTPUTS, *val_outputs])
+    params = quiet_params(tmp_path)
+    params.evaluate.calibrate = True
+    out = tmp_path / "eval"
+    result = evaluate(model_dir, test_json, images, out, params, val_json=val_json)
+    m = json.loads((out / "metrics.json").read_text())
+    # val: F1 1.0 at every threshold in (0.2, 0.4]; the tie goes to the one nearest 0.8
+    cal = m["calibrated"]
+    assert cal["threshold"] == 0.4 and cal["val_f1"] == pytest.approx(1.0)
+    # test at 0.4: photos 1, 2 (landslides) and 3 (none) are called landslide
+    assert cal["landslide"]["precision"] == pytest.approx(2 / 3)
+    assert cal["landslide"]["recall"] == 1.0 and cal["landslide"]["f1"] == pytest.approx(0.8)
+    assert m["landslide"]["f1"] == 0.5  # the headline stays at the study's 0.8
+    assert "F1 0.80 @0.4 chosen on val" in result.summary_line()
+
+
+def test_calibration_off_by_default(tmp_path: Path, monkeypatch) -> None:
+    test_json, images = write_split(tmp_path / "data", REGIONS)
+    model_dir = tmp_path / "models" / "resnet50-setA"
+    script(monkeypatch, write_model_files(model_dir), OUTPUTS)
+    out = tmp_path / "eval"
+    evaluate(model_dir, test_json, images, out, quiet_params(tmp_path), val_json=test_json)
+    assert json.loads((out / "metrics.json").read_text())["calibrated"] is None
+
+
 def test_stage_end_to_end_on_a_tiny_untrained_model_logs_to_mlflow(tmp_path: Path) -> None:
     from mlflow import MlflowClient
 

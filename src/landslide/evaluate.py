@@ -135,6 +135,10 @@ class ImageLevelEvaluator:
     def best(self) -> list[float]:
         return [s[0] if s else 0.0 for s in self._scores]
 
+    @property
+    def truths(self) -> list[bool]:
+        return list(self._truths)
+
     def evaluate(self) -> dict[str, Any]:
         metrics, warnings = image_level_defined(self.best, self._truths, self.threshold)
         sweep = sweep_rows(self.best, self._truths, sweep_thresholds(*self.sweep))
@@ -512,9 +516,15 @@ class EvalResult:
             if best.get("threshold") is not None
             else ""
         )
+        cal = m.get("calibrated")
+        cal_text = (
+            f", F1 {_num(cal['landslide']['f1'])} @{cal['threshold']:g} chosen on val"
+            if cal
+            else ""
+        )
         return (
             f"evaluate {self.name}: P {_num(ls['precision'])} R {_num(ls['recall'])} "
-            f"F1 {_num(ls['f1'])} @{m['threshold']:g}{best_text}, "
+            f"F1 {_num(ls['f1'])} @{m['threshold']:g}{best_text}{cal_text}, "
             f"mask AP {_num(m['coco']['mask']['AP'])} -> {self.out_dir}"
         )
 
@@ -578,8 +588,14 @@ def evaluate(
     *,
     progress: Advance | None = None,
     log_mlflow: bool = True,
+    val_json: Path | None = None,
 ) -> EvalResult:
-    """Evaluate the model in `model_dir` on the split `test_json`; write `out_dir`."""
+    """Evaluate the model in `model_dir` on the split `test_json`; write `out_dir`.
+
+    With `evaluate.calibrate` and a `val_json`, the best-F1 threshold on the validation
+    split is also applied to the test split (metrics.json `calibrated`); the study's
+    threshold stays the headline.
+    """
     from torch.utils.data import DataLoader
 
     from landslide.data import DetectionDataset, collate_fn, dataset_dicts
@@ -654,6 +670,13 @@ def evaluate(
         progress=progress,
     )
     warnings = [*il["warnings"], *ap["warnings"], *px["warnings"]]
+    calibrated = None
+    if p.calibrate and val_json is not None and Path(val_json) != test_json:
+        val_best = _val_threshold(model, Path(val_json), Path(images_dir), model_classes, p, device)
+        if val_best is None:
+            warnings.append(f"calibration skipped: no defined F1 on {val_json}")
+        else:
+            calibrated = _calibrated(image_level, val_best, Path(val_json))
     split_counts = {
         "images": len(records),
         "landslide": sum(1 for r in records if r["has_landslide"]),
@@ -662,7 +685,7 @@ def evaluate(
     if not split_counts["landslide"] or not split_counts["non_landslide"]:
         missing = "landslide" if not split_counts["landslide"] else "non-landslide"
         warnings.insert(0, f"the split has no {missing} image: some metrics are undefined")
-    metrics = _metrics_json(il, ap, px, p.threshold, warnings)
+    metrics = _metrics_json(il, ap, px, p.threshold, warnings, calibrated)
     details = {
         "name": name,
         "split": p.split,
@@ -707,12 +730,56 @@ def evaluate(
     return result
 
 
+def _val_threshold(
+    model: torch.nn.Module,
+    val_json: Path,
+    images_dir: Path,
+    classes: list[str],
+    p: Any,
+    device: torch.device,
+) -> dict[str, float] | None:
+    """The best-F1 row of the threshold sweep on the validation split (None if undefined)."""
+    from torch.utils.data import DataLoader
+
+    from landslide.data import DetectionDataset, collate_fn, dataset_dicts
+
+    records = dataset_dicts(val_json, images_dir, classes)
+    if not records:
+        return None
+    dataset = DetectionDataset(records)
+
+    def inputs_of(images: Sequence[torch.Tensor], targets: Sequence[dict]) -> list[dict]:
+        rows = [records[int(t["image_id"])] for t in targets]
+        return [{"file_name": r["file_name"], "has_landslide": r["has_landslide"]} for r in rows]
+
+    loader = DataLoader(dataset, batch_size=1, shuffle=False, collate_fn=collate_fn)
+    evaluator = ImageLevelEvaluator(classes.index(LANDSLIDE) + 1, p.threshold, p.sweep)
+    (result,) = inference_on_dataset(model, loader, [evaluator], device, inputs_of)
+    return result["best"]
+
+
+def _calibrated(
+    test: ImageLevelEvaluator, val_best: Mapping[str, Any], val_json: Path
+) -> dict[str, Any]:
+    """The test split's image-level metrics at the threshold chosen on the validation split."""
+    t = float(val_best["threshold"])
+    m, _ = image_level_defined(test.best, test.truths, t)
+    return {
+        "threshold": t,
+        "chosen_on": str(val_json),
+        "val_f1": val_best["f1"],
+        "landslide": {k: m[k] for k in ("precision", "recall", "f1")},
+        "accuracy": m["accuracy"],
+    }
+
+
 def _metrics_json(
     il: dict[str, Any],
     ap: dict[str, Any],
     px: dict[str, Any],
     threshold: float,
     warnings: list[str],
+    calibrated: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """metrics.json: the headline numbers (DVC metrics); undefined values are null."""
     m = il["metrics"]
@@ -725,6 +792,7 @@ def _metrics_json(
         "accuracy": m["accuracy"],
         **{k: int(m[k] or 0) for k in ("tp", "tn", "fp", "fn")},
         "best": {"threshold": best.get("threshold"), "f1": best.get("f1")},
+        "calibrated": calibrated,
         "coco": {kind: {k: ap[kind][k] for k in AP_KEYS} for kind in ("box", "mask")},
         "pixel": {k: px[k] for k in ("iou", "precision", "recall", "f1")},
         "warnings": warnings,

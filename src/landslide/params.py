@@ -181,6 +181,23 @@ class AnnotationsParams(Section):
     max_image_pixels: PositiveInt = 89_478_485  # Pillow's decompression-bomb limit
 
 
+class AnnotateParams(Section):
+    """Model-assisted annotation: VIA projects pre-filled with a model's polygons."""
+
+    # The model that pre-fills new photos in `curate apply`: empty = off; a model.pt, a
+    # model directory, an .onnx file, runs:/<run_id>/model or models:/<name>@<alias>
+    # (`models:/landslide-maskrcnn@champion`: the registry champion, skipped if none yet).
+    prefill_model: str = ""
+    prefill_threshold: Probability = 0.5  # instances scoring at least this become regions
+    # Unreviewed model regions (region attribute `source: model`) when annotations are
+    # read for training: require = left out until an annotator sets `source` to human,
+    # accept = taken as they are (the validation report counts them).
+    review: Literal["require", "accept"] = "require"
+    simplify: Annotated[float, Field(ge=0)] = 1.0  # outline tolerance, pixels
+    max_vertices: Annotated[int, Field(ge=3, le=1000)] = 40  # per polygon (more simplified)
+    overlap_iou: Annotated[float, Field(gt=0, le=1)] = 0.5  # drop model regions over a human's
+
+
 class ValidateParams(Section):
     """great-expectations checks on the annotation table (`landslide validate`)."""
 
@@ -323,6 +340,7 @@ class EvaluateParams(Section):
     mask_threshold: Probability = 0.5
     overlays: NonNegativeInt = 10  # test photos drawn with their detections
     split: Literal["test", "val"] = "test"
+    calibrate: bool = False  # also report test metrics at the best-F1 threshold on val
 
 
 class PredictParams(Section):
@@ -386,6 +404,7 @@ class Params(Section):
     scrape: ScrapeParams = ScrapeParams()
     curate: CurateParams = CurateParams()
     annotations: AnnotationsParams = AnnotationsParams()
+    annotate: AnnotateParams = AnnotateParams()
     # not `validate`: that name would shadow pydantic's BaseModel.validate (a warning on import)
     validation: ValidateParams = ValidateParams()
     prepare: PrepareParams = PrepareParams()
