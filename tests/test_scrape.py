@@ -147,7 +147,7 @@ def test_hostile_hosts(fake: FakeServices, tmp_path: Path, out: Path) -> None:
     urls = [p for p in hostile if p != "/loop/b"] + ["/img/../../etc/passwd", "/img/404.jpg"]
     for path in urls:
         fake.result("commons", "landslide", path, size=None)
-    p = fake.params(timeout_s=0.5, retries=1, max_bytes=2_000_000, max_redirects=3)
+    p = fake.params(timeout_s=1.0, retries=1, max_bytes=2_000_000, max_redirects=3)
     s = scrape(out, p, sources=["commons"], queries=["landslide"])
     assert s.rejected == {
         "timeout": 1,
@@ -178,6 +178,17 @@ def test_sizes_known_from_the_search_are_not_downloaded(fake: FakeServices, out:
     s = scrape(out, fake.params(), queries=["q"], sources=["commons"])
     assert s.rejected == {"too small": 1, "too many pixels": 1}
     assert fake.hits["/img/tiny.jpg"] == fake.hits["/img/giant.jpg"] == 0
+
+
+def test_a_bomb_below_pillows_error_limit_is_refused_quietly(
+    fake: FakeServices, out: Path, recwarn: pytest.WarningsRecorder
+) -> None:
+    fake.route("/img/100mp.png", lambda r: Reply(body=bomb, content_type="image/png"))
+    bomb = bomb_png(10_000)  # 100 M pixels: Pillow warns (> 89 M) but does not refuse
+    fake.result("commons", "q", "/img/100mp.png", size=None)
+    s = scrape(out, fake.params(), queries=["q"], sources=["commons"])
+    assert s.rejected == {"too many pixels": 1}
+    assert not [w for w in recwarn if issubclass(w.category, Image.DecompressionBombWarning)]
 
 
 def test_licence_filter(fake: FakeServices, out: Path) -> None:
@@ -254,6 +265,25 @@ def test_a_broken_source_is_reported_and_the_others_go_on(fake: FakeServices, ou
     )
     assert "2 source errors" in s.summary_line()
     assert_consistent(out)
+
+
+def test_an_unreachable_source_is_not_asked_again_for_each_query(
+    fake: FakeServices, out: Path
+) -> None:
+    import socket
+
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{sock.getsockname()[1]}/w/api.php"
+    fake.photo("/img/a.jpg", photo(1))
+    fake.result("openverse", "q2", "/img/a.jpg")
+    p = fake.params(commons_url=closed)
+    s = scrape(out, p, queries=["q1", "q2", "q3"], sources=["commons", "openverse"])
+    assert s.downloaded == 1 and len(s.errors) == 1
+    assert s.errors[0].startswith("commons: query 'q1': API request failed: connection")
+    assert s.errors[0].endswith("(skipped its 2 other queries)")
+    with pytest.raises(ScrapeError, match="every search failed"):
+        scrape(out, p, queries=["q1", "q2"], sources=["commons"])
 
 
 def test_every_source_failing_is_an_error(fake: FakeServices, out: Path) -> None:
@@ -370,3 +400,34 @@ def test_disk_writes_stay_in_the_folder_whatever_the_url(fake: FakeServices, out
     only_inside(out.parents[2], out)
     assert all(IMAGE_NAME.match(p.name) for p in out.iterdir() if p.name != MANIFEST)
     assert os.listdir(out.parents[2]) == ["data"]
+
+
+@pytest.mark.parametrize(
+    ("section", "words"),
+    [
+        ({"licences": ["cc-by"]}, "scrape.licences.0"),
+        ({"sources": ["flickr"]}, "scrape.sources.0"),
+        ({"sources": []}, "at least one source"),
+        ({"bing_url": "ftp://example.org/"}, "expected an http(s) URL"),
+        ({"contact": "me\r\nX-Evil: 1"}, "must be one line"),
+        ({"user_agent": ""}, "must name the project"),
+        ({"max_pixels": 1_000_000_000}, "scrape.max_pixels"),
+        ({"dup_distance": 65}, "scrape.dup_distance"),
+        ({"queries": ["landslide", " "]}, "must not be empty"),
+    ],
+)
+def test_scrape_params_are_validated(section: dict, words: str) -> None:
+    from landslide.errors import ParamsError
+    from landslide.params import parse_params
+
+    with pytest.raises(ParamsError) as info:
+        parse_params({"scrape": section})
+    assert words in str(info.value)
+
+
+def test_scrape_params_defaults() -> None:
+    from landslide.params import load_params
+
+    p = load_params(Path(__file__).resolve().parents[1] / "params.yaml").scrape
+    assert p.out_dir == Path("data/raw/incoming") and p.enabled is False
+    assert p == type(p)()  # params.yaml states the defaults

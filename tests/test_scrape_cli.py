@@ -106,7 +106,7 @@ def test_failing_sources_in_a_real_process(fake: FakeServices, tmp_path: Path) -
     assert partly.returncode == 0, partly.stderr
     assert "warning: commons: query 'landslide': the API answered malformed JSON" in partly.stderr
     assert "warning: bing: query 'landslide'" in partly.stderr
-    assert "1 new photos (openverse 1)" in partly.stdout
+    assert "1 new photo (openverse 1)" in partly.stdout
     failed = subprocess.run(
         [*cmd, "--source", "commons,bing"], cwd=work, capture_output=True, text=True
     )

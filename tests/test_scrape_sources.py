@@ -261,6 +261,14 @@ def test_bing_honours_robots_txt(fake: FakeServices) -> None:
     assert fake.hits["/images/search"] == 0
 
 
+def test_bing_robots_rules_about_queries(fake: FakeServices) -> None:
+    fake.robots = "User-agent: *\nDisallow: /images/search?q=secret\n"
+    fake.result("bing", "landslide", "/img/a.jpg")
+    assert len(search(fake, Bing, "landslide")) == 1
+    with pytest.raises(ScrapeError, match=r"robots\.txt"):
+        search(fake, Bing, "secret")
+
+
 # ------------------------------------------------------------------------------ licences
 
 

@@ -536,3 +536,15 @@ def test_ddp_two_gloo_processes(tmp_path: Path):
     state = torch.load(out / "model.pt", weights_only=True)
     assert "backbone.body.conv1.weight" in state  # not wrapped in DDP's `module.`
     assert json.loads((out / "model.json").read_text())["epoch"] == 1
+
+
+def test_optimizer_choice() -> None:
+    from landslide.params import TrainParams
+    from landslide.train import make_optimizer
+
+    weights = [torch.nn.Parameter(torch.zeros(2))]
+    sgd = make_optimizer(weights, TrainParams(lr=0.01, momentum=0.8))
+    assert isinstance(sgd, torch.optim.SGD) and sgd.defaults["momentum"] == 0.8
+    adamw = make_optimizer(weights, TrainParams(optimizer="adamw", lr=3e-4, weight_decay=0.05))
+    assert isinstance(adamw, torch.optim.AdamW)
+    assert adamw.defaults["betas"] == (0.9, 0.999) and adamw.defaults["weight_decay"] == 0.05

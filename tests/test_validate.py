@@ -83,6 +83,7 @@ def test_clean_annotations_pass(images_dir: Path) -> None:
         "failures": 0,
         "failed_checks": 0,
         "warnings": 0,
+        "unreviewed_model_regions": 0,
     }
     assert "**PASSED**" in report.md_path.read_text()
     table = report.table_path.read_text().splitlines()

@@ -797,7 +797,15 @@ def evaluate_cmd(
     out_dir = out_dir or default_out_dir(f"{name}-{split}" if side_look else name)
     total = check_inputs(model_dir, test_json, images)
     with track(total, f"evaluate {name}") as advance:
-        result = evaluate(model_dir, test_json, images, out_dir, params, progress=advance)
+        result = evaluate(
+            model_dir,
+            test_json,
+            images,
+            out_dir,
+            params,
+            progress=advance,
+            val_json=data_dir / "splits" / set_name / "val.json",
+        )
     _print_warnings(result.warnings)
     out.print(result.summary_line(), markup=False, soft_wrap=True)
 

@@ -690,7 +690,9 @@ def annotated_photos(via_project: Path, params: Params) -> set[str]:
         return set()
     from landslide.annotations import read_via
 
-    ann = read_via(via_project, None, params.annotations, params.classes)
+    # a landslide polygon counts once it is reviewed, as the training data will read it
+    review = params.annotate.review
+    ann = read_via(via_project, None, params.annotations, params.classes, review=review)
     return {im.file_name for im in ann.images if im.has_landslide}
 
 
@@ -859,8 +861,8 @@ def _read_via(paths: CurationPaths, params: Params) -> Annotations:
     """The VIA project as written (names and regions; no photo is opened), or an empty one."""
     from landslide.annotations import Annotations, load_annotations
 
-    if paths.via_project.exists():
-        return load_annotations(paths.via_project, None, params)
+    if paths.via_project.exists():  # every region as written: the project is rewritten
+        return load_annotations(paths.via_project, None, params, review=False)
     return Annotations(images=[], source=str(paths.via_project))
 
 

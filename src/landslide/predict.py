@@ -56,7 +56,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 
-from landslide.errors import PredictError
+from landslide.errors import PredictError, TrainError
 from landslide.io import write_bytes, write_csv, write_json
 from landslide.model import ModelInfo
 from landslide.params import Params, PredictParams
@@ -144,7 +144,12 @@ def load_detector(spec: str | Path, params: Params) -> Detector:
             detector: Detector = OnnxDetector(path)
             check_classes(detector.info, params.classes, path)
             return detector
-    device = resolve_device(params.predict.device)
+    try:
+        device = resolve_device(params.predict.device)
+    except TrainError as exc:
+        raise PredictError(
+            exc.message, hint="set predict.device (or --device) to auto or cpu"
+        ) from None
     model, info = load_model(path, map_location=device)
     check_classes(info, params.classes, path.with_suffix(".json"))
     return TorchDetector(model, info, device, source=text)
@@ -575,9 +580,14 @@ def _read_batch(paths: Sequence[Path], size: tuple[int, int], max_pixels: int) -
     for path in paths:
         try:
             image = read_photo(path, max_pixels)
-            out.append(_Photo(path, image, model_input(image, size)))
         except (BadImage, OSError) as exc:
             out.append(_Photo(path, reason=str(exc)))
+            continue
+        try:
+            out.append(_Photo(path, image, model_input(image, size)))
+        except (OSError, ValueError) as exc:  # a pixel format Pillow cannot convert
+            image.close()
+            out.append(_Photo(path, reason=f"cannot convert to RGB: {exc}"))
     return out
 
 

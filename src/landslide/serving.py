@@ -450,7 +450,8 @@ def resolve_model(uri: str, tracking_uri: str, *, dst: Path | None = None) -> Pa
         run = _get_run(client, run_id, tracking_uri)
         path = path.strip("/") or PYFUNC_NAME
         source = f"runs:/{run_id}/{path}"
-        key = f"run {run.info.run_id} {path}"
+        # a resumed run logs its model again: the run's end time tells the versions apart
+        key = f"run {run.info.run_id} {path} {run.info.end_time}"
     elif uri.startswith("models:/"):
         name, version = _version(client, uri.removeprefix("models:/"), tracking_uri)
         source = client.get_model_version_download_uri(name, version.version)

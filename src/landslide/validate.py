@@ -19,7 +19,9 @@ It writes, atomically, into `out_dir`:
 - `table.csv`: the table the expectations ran on.
 
 Warnings (those the readers collected in `Annotations.warnings`, and tolerated
-near-duplicates) are reported but never fail the stage.
+near-duplicates) are reported but never fail the stage. So is the number of regions a
+model pre-filled that were accepted unreviewed (still `source: model`, read with
+`annotate.review: accept`): `unreviewed_model_regions` in the metrics.
 """
 
 from __future__ import annotations
@@ -120,6 +122,7 @@ class ValidationReport:
     failures: list[Failure] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     checks: list[CheckResult] = field(default_factory=list)
+    unreviewed: int = 0  # regions still `source: model`: pre-filled, accepted unreviewed
 
     @property
     def passed(self) -> bool:
@@ -151,6 +154,7 @@ class ValidationReport:
             "failures": len(self.failures),
             "failed_checks": sum(1 for c in self.checks if not c.success),
             "warnings": len(self.warnings),
+            "unreviewed_model_regions": self.unreviewed,
         }
 
     def summary_line(self) -> str:
@@ -160,7 +164,10 @@ class ValidationReport:
             _plural(len(self.failures), "failure"),
             _plural(len(self.warnings), "warning"),
         )
-        return f"validate: {', '.join(counts)} -> {self.md_path}"
+        unreviewed = (
+            f" ({self.unreviewed} model regions accepted unreviewed)" if self.unreviewed else ""
+        )
+        return f"validate: {', '.join(counts)}{unreviewed} -> {self.md_path}"
 
     def raise_if_failed(self) -> None:
         """Raise `ValidationFailed` (count of failures, report path) unless every check passed."""
@@ -249,6 +256,7 @@ def validate(
         failures=failures,
         warnings=warnings,
         checks=results,
+        unreviewed=sum(r.unreviewed for image in ann.images for r in image.regions),
     )
     _write(report, table, ann, images_dir, p, classes)
     return report
@@ -604,6 +612,8 @@ def _markdown(report: ValidationReport, ann: Annotations, images_dir: Path) -> s
         f"{m['negatives']} without), {m['regions']} regions: {per_class}",
         f"- {m['failed_checks']} of {len(report.checks)} checks failed, "
         f"{_plural(m['warnings'], 'warning')}",
+        f"- {_plural(report.unreviewed, 'region')} pre-filled by a model accepted unreviewed "
+        "(still `source: model`; `annotate.review: accept`)",
         "",
         "## Failures",
         "",

@@ -13,6 +13,21 @@ from dataclasses import dataclass, field
 
 Point = tuple[float, float]
 
+# Model-assisted annotation: a region a model pre-filled carries the region attributes
+# `source: model` and `score`; the annotator sets `source` to `human` once it is checked.
+SOURCE_ATTRIBUTE = "source"
+SCORE_ATTRIBUTE = "score"
+MODEL_SOURCE = "model"
+HUMAN_SOURCE = "human"
+
+
+def unreviewed(attributes: tuple[tuple[str, str], ...]) -> bool:
+    """Whether region attributes say `source: model` (names and values ignore case)."""
+    return any(
+        name.strip().casefold() == SOURCE_ATTRIBUTE and value.strip().casefold() == MODEL_SOURCE
+        for name, value in attributes
+    )
+
 
 @dataclass(frozen=True)
 class Region:
@@ -30,6 +45,11 @@ class Region:
         xs = [p[0] for p in self.polygon]
         ys = [p[1] for p in self.polygon]
         return (min(xs), min(ys), max(xs) - min(xs), max(ys) - min(ys))
+
+    @property
+    def unreviewed(self) -> bool:
+        """Pre-filled by a model and not yet marked checked (`source: model`)."""
+        return unreviewed(self.attributes)
 
     @property
     def area(self) -> float:

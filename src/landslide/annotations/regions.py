@@ -11,6 +11,8 @@ records holding VIA 2-style region objects (`{"shape_attributes": {...},
 - turns each shape into a polygon (points and lines skipped with a warning);
 - reads the class from `class_attribute` through the synonym map;
 - cleans the polygons (clipping, degenerate, self-intersecting; see `geometry`);
+- with a `review` policy, leaves out the regions a model pre-filled that no annotator
+  has checked (`source: model`; `annotate.review: require`) or keeps them (`accept`);
 - adds the images of the directory that the file does not list (`unannotated`).
 
 Every problem is an `AnnotationError` naming the file, image and region, or a
@@ -27,12 +29,14 @@ from typing import Any
 from landslide.annotations.classes import ClassMap, ClassValueError, value_text
 from landslide.annotations.geometry import Outline, clean, clean_mask
 from landslide.annotations.images import BadImage, ImageDir, UnsafeName, safe_name, upright_size
-from landslide.annotations.model import Annotations, ImageAnn, Point, Region
+from landslide.annotations.model import Annotations, ImageAnn, Point, Region, unreviewed
 from landslide.annotations.shapes import CONVEX, NoArea, ShapeError, outline
 from landslide.errors import AnnotationError
 from landslide.params import AnnotationsParams
 
 Options = dict[str, dict[str, str]]  # attribute name -> option id -> label
+Review = str | None  # annotate.review: "require" | "accept"; None keeps every region as written
+_UNREVIEWED = "pre-filled by a model, not reviewed"
 
 
 @dataclass(slots=True)
@@ -100,9 +104,25 @@ def build_annotations(
     images_dir: Path | None,
     p: AnnotationsParams,
     classes: Sequence[str],
+    *,
+    review: Review = None,
 ) -> Annotations:
-    """`Annotations` from the records of any layout (see the module docstring)."""
-    return _Builder(raw, str(source), images_dir, p, classes).run()
+    """`Annotations` from the records of any layout (see the module docstring).
+
+    `review="require"` leaves out the regions still marked `source: model` (one warning
+    lists them); `"accept"` and None keep them, with their attributes.
+    """
+    return _Builder(raw, str(source), images_dir, p, classes, review).run()
+
+
+def unreviewed_warning(source: str, wheres: Sequence[str]) -> str:
+    """The one warning for the model regions `review: require` left out."""
+    shown = "; ".join(wheres[:5]) + ("; ..." if len(wheres) > 5 else "")
+    return (
+        f"{source}: {len(wheres)} regions {_UNREVIEWED} (source: model), left out "
+        f"(annotate.review: require): {shown}; set their source to human in VIA once "
+        "checked, or set annotate.review: accept"
+    )
 
 
 class _Builder:
@@ -113,8 +133,11 @@ class _Builder:
         images_dir: Path | None,
         p: AnnotationsParams,
         classes: Sequence[str],
+        review: Review = None,
     ) -> None:
         self.raw, self.source, self.p = raw, source, p
+        self.review = review
+        self.left_out: list[str] = []  # unreviewed model regions, `review: require`
         self.classes = ClassMap(classes, p.synonyms)
         self.images = _image_dir(images_dir, source) if images_dir is not None else None
         self.warnings = list(raw.warnings)
@@ -141,6 +164,8 @@ class _Builder:
                     line = lines[k] if lines else None
                     image.regions.append(self.region(image, region, indices[k], line))
         annotated = [self.finish(image) for image in self.clean(images)]
+        if self.left_out:
+            self.warnings.append(unreviewed_warning(self.source, self.left_out))
         return Annotations(
             images=annotated + self.unannotated(seen),
             source=self.source,
@@ -222,6 +247,9 @@ class _Builder:
             raise _RegionProblem("region_attributes is not an object")
         label = self.label(attributes)
         others = _other_attributes(attributes, self.raw.region_options, self.p.class_attribute)
+        if self.review == "require" and unreviewed(others):
+            self.left_out.append(_where(image, index, line))
+            return _Pending([], [], image=image, index=index, line=line, skipped=_UNREVIEWED)
         size = (image.width, image.height)
         return _Pending(xs, ys, *size, name in CONVEX, image, index, line, label, name, others)
 
@@ -285,7 +313,8 @@ class _Builder:
         regions = []
         for r in image.regions:
             if r.polygon is None:
-                self.warn(r.where, r.skipped)
+                if r.skipped != _UNREVIEWED:  # those are listed in one warning
+                    self.warn(r.where, r.skipped)
                 continue
             regions.append(Region(r.label, r.polygon, r.index, r.shape, r.attributes))
         return ImageAnn(

@@ -16,27 +16,55 @@ from landslide.annotations.classes import ClassMap, ClassValueError
 from landslide.annotations.coco import is_coco, parse_coco, write_coco
 from landslide.annotations.images import ImageDir, UnsafeName
 from landslide.annotations.model import Annotations, ImageAnn
-from landslide.annotations.regions import build_annotations
+from landslide.annotations.regions import build_annotations, unreviewed_warning
 from landslide.annotations.via import load_document, parse_via, paused_gc
 from landslide.annotations.writers import template_project
 from landslide.errors import AnnotationError
 from landslide.params import AnnotationsParams, Params
 
 
-def load_annotations(path: str | Path, images_dir: Path | None, params: Params) -> Annotations:
-    """Any VIA file or a COCO instances file, into the model with the classes of Params."""
+def load_annotations(
+    path: str | Path, images_dir: Path | None, params: Params, *, review: bool = True
+) -> Annotations:
+    """Any VIA file or a COCO instances file, into the model with the classes of Params.
+
+    Regions a model pre-filled and no annotator checked (`source: model`) follow
+    `annotate.review`; `review=False` keeps every region as written (to rewrite a project).
+    """
     with paused_gc():
-        return _load(path, images_dir, params)
+        return _load(path, images_dir, params, params.annotate.review if review else None)
 
 
-def _load(path: str | Path, images_dir: Path | None, params: Params) -> Annotations:
+def _load(
+    path: str | Path, images_dir: Path | None, params: Params, review: str | None
+) -> Annotations:
     doc = load_document(path)
     if is_coco(doc.data):
         ann = parse_coco(doc.data, doc.path)
         ann = _coco_classes(ann, ClassMap(params.classes, params.annotations.synonyms))
+        ann = _coco_review(ann, review)
         return _coco_images(ann, images_dir, params.annotations) if images_dir else ann
     return build_annotations(
-        parse_via(doc), doc.path, images_dir, params.annotations, params.classes
+        parse_via(doc), doc.path, images_dir, params.annotations, params.classes, review=review
+    )
+
+
+def _coco_review(ann: Annotations, review: str | None) -> Annotations:
+    """`review: require` on COCO regions: those still marked `source: model` are left out."""
+    if review != "require":
+        return ann
+    left_out: list[str] = []
+    images = []
+    for image in ann.images:
+        kept = tuple(r for r in image.regions if not r.unreviewed)
+        left_out += [
+            f"image {image.file_name!r} region {r.region_id}" for r in image.regions if r.unreviewed
+        ]
+        images.append(replace(image, regions=kept) if len(kept) != len(image.regions) else image)
+    if not left_out:
+        return ann
+    return replace(
+        ann, images=images, warnings=[*ann.warnings, unreviewed_warning(ann.source, left_out)]
     )
 
 
@@ -98,7 +126,7 @@ def make_template(
     if not Path(images_dir).is_dir():
         raise AnnotationError(f"images directory {str(images_dir)!r} not found")
     if source is not None:
-        ann = load_annotations(source, images_dir, params)
+        ann = load_annotations(source, images_dir, params, review=False)
     else:
         names = ImageDir(Path(images_dir)).images()
         ann = Annotations(images=[ImageAnn(n) for n in names], source=str(images_dir))

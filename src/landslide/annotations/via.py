@@ -88,15 +88,18 @@ def read_via(
     images_dir: Path | None,
     p: AnnotationsParams,
     classes: Sequence[str],
+    *,
+    review: str | None = None,
 ) -> Annotations:
     """Read any VIA file (layout auto-detected) into the internal model.
 
     `images_dir=None` skips the images: names are kept as written (normalised),
-    sizes are None and only negative coordinates are clipped.
+    sizes are None and only negative coordinates are clipped. `review` is the policy
+    for regions a model pre-filled (`annotate.review`; None keeps every region).
     """
     with paused_gc():
         doc = load_document(path)
-        return build_annotations(parse_via(doc), doc.path, images_dir, p, classes)
+        return build_annotations(parse_via(doc), doc.path, images_dir, p, classes, review=review)
 
 
 @contextmanager

@@ -6,7 +6,9 @@ attribute as a dropdown of the classes, `_via_data_format_version`,
 `_via_image_id_list`); regions are labelled and coloured by class. Rect regions
 that are still axis-aligned rectangles are written as rects, every other region
 as a polygon (polylines stay polylines where the format has them); other region
-and file attributes are written as text attributes. Reading a written file gives
+and file attributes are written as text attributes (but a `source` attribute of
+model-assisted annotation, model or human, is a dropdown defaulting to human, so that the
+regions an annotator draws are marked human). Reading a written file gives
 back the same regions (`read_via(write_via2(ann)) == ann` for integer polygons).
 
 `template_project` writes a VIA 2 project listing the photos of a directory with no
@@ -23,7 +25,14 @@ from pathlib import Path
 from typing import Any
 
 from landslide.annotations.images import ImageDir
-from landslide.annotations.model import Annotations, ImageAnn, Region
+from landslide.annotations.model import (
+    HUMAN_SOURCE,
+    MODEL_SOURCE,
+    SOURCE_ATTRIBUTE,
+    Annotations,
+    ImageAnn,
+    Region,
+)
 from landslide.io import write_json
 
 VIA2_VERSION = "2.0.10"
@@ -149,11 +158,24 @@ def _via2_attributes(
             "default_options": {},
         }
     }
-    region_pairs = chain.from_iterable(r.attributes for im in ann.images for r in im.regions)
+    region_pairs = list(chain.from_iterable(r.attributes for im in ann.images for r in im.regions))
     for name in _attribute_names(region_pairs, class_attribute):
         region[name] = dict(text)
+    if SOURCE_ATTRIBUTE in region and _review_values(region_pairs):
+        region[SOURCE_ATTRIBUTE] = {
+            "type": "dropdown",
+            "description": "model: pre-filled, not checked yet; human: checked or drawn",
+            "options": {MODEL_SOURCE: MODEL_SOURCE, HUMAN_SOURCE: HUMAN_SOURCE},
+            "default_options": {HUMAN_SOURCE: True},  # regions the annotator draws
+        }
     file_pairs = chain.from_iterable(im.attributes for im in ann.images)
     return {"region": region, "file": {n: dict(text) for n in _attribute_names(file_pairs)}}
+
+
+def _review_values(pairs: Iterable[tuple[str, str]]) -> bool:
+    """Whether every `source` value is model or human (then it is written as a dropdown)."""
+    known = {MODEL_SOURCE, HUMAN_SOURCE, ""}
+    return all(value in known for name, value in pairs if name == SOURCE_ATTRIBUTE)
 
 
 def write_via2(

@@ -21,7 +21,7 @@ from landslide.errors import ScrapeError
 from landslide.params import ScrapeParams
 
 if TYPE_CHECKING:
-    from landslide.scrape.download import Http
+    from landslide.scrape.download import Http, Rejected
 
 CATEGORY_PREFIX = "Category:"  # a query naming a Commons category (its members, not a search)
 UNKNOWN_LICENCE = "unknown"
@@ -70,6 +70,20 @@ class Source(ABC):
 
     def error(self, query: str, message: str, hint: str | None = None) -> ScrapeError:
         return ScrapeError(message, where=f"{self.name}: query {query!r}", hint=hint)
+
+    def unreachable(self, query: str, exc: Rejected, hint: str | None = None) -> ScrapeError:
+        """A failed request; when the service cannot be reached at all, a `SourceDown`."""
+        cls = SourceDown if exc.reason in DOWN else ScrapeError
+        what = "API request" if self.name != "bing" else "result page"
+        return cls(f"{what} failed: {exc}", where=f"{self.name}: query {query!r}", hint=hint)
+
+
+class SourceDown(ScrapeError):
+    """The source cannot be reached (no network, refused, timing out, disallowed): its
+    other queries are skipped rather than each waiting through the same retries."""
+
+
+DOWN = ("connection", "timeout", "robots.txt", "bad url", "stopped")
 
 
 # ------------------------------------------------------------------------ text helpers

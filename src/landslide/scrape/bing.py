@@ -67,7 +67,7 @@ class Bing(Source):
                     if exc.reason == "robots.txt"
                     else None
                 )
-                raise self.error(query, f"result page failed: {exc}", hint=hint) from None
+                raise self.unreachable(query, exc, hint=hint) from None
             anchors = BeautifulSoup(r.text, "html.parser").select("a.iusc")
             if not anchors:
                 if first == 1:

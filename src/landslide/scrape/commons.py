@@ -106,7 +106,7 @@ class Commons(Source):
                     accept="application/json",
                 )
             except Rejected as exc:
-                raise self.error(query, f"API request failed: {exc}") from None
+                raise self.unreachable(query, exc) from None
             try:
                 data = json.loads(r.body)
             except ValueError as exc:

@@ -179,6 +179,7 @@ class Http:
             ),
             follow_redirects=False,
             trust_env=True,  # HTTP(S)_PROXY from the environment, as users expect
+            mounts={"all://127.0.0.1": None, "all://localhost": None},  # loopback: no proxy
         )
 
     def stop(self) -> None:
@@ -230,6 +231,11 @@ class Http:
     def _follow(
         self, url: str, params: dict[str, Any] | None, *, robots: bool, max_bytes: int, accept: str
     ) -> Response:
+        if params:  # in the URL itself, so that robots.txt rules about queries apply
+            try:
+                url = str(httpx.URL(url).copy_merge_params(params))
+            except (httpx.InvalidURL, TypeError, ValueError) as exc:
+                raise Rejected("bad url", f"{type(exc).__name__}: {exc}"[:200]) from None
         for _hop in range(self.p.max_redirects + 1):
             parts = urlsplit(url)
             if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -237,16 +243,14 @@ class Http:
             if robots and self.p.robots and not self.robots.allowed(url):
                 raise Rejected("robots.txt", f"disallowed for {self.robots_agent}: {url[:200]}")
             self.limiter.wait(parts.netloc)
-            response = self._once(url, params, max_bytes=max_bytes, accept=accept)
+            response = self._once(url, max_bytes=max_bytes, accept=accept)
             if isinstance(response, str):  # a redirect: the next hop
-                url, params = response, None
+                url = response
                 continue
             return response
         raise Rejected("redirect loop", f"more than {self.p.max_redirects} redirects")
 
-    def _once(
-        self, url: str, params: dict[str, Any] | None, *, max_bytes: int, accept: str
-    ) -> Response | str:
+    def _once(self, url: str, *, max_bytes: int, accept: str) -> Response | str:
         """One request: a Response, or the next URL of a redirect."""
         headers = {"Accept": accept}
         if not accept.startswith(("application/json", "text/")):
@@ -254,7 +258,7 @@ class Http:
         host = urlsplit(url).netloc
         deadline = time.monotonic() + 10 * self.p.timeout_s  # a server dripping bytes
         try:
-            with self.client.stream("GET", url, params=params, headers=headers) as r:
+            with self.client.stream("GET", url, headers=headers) as r:
                 status = r.status_code
                 if status in REDIRECTS and "location" in r.headers:
                     return urljoin(str(r.url), r.headers["location"])
@@ -263,7 +267,7 @@ class Http:
                     if retry_after is not None:
                         self.limiter.pause(host, min(retry_after, self.p.max_retry_after_s))
                     raise _Retry(f"http {status}", f"{url[:200]}", retry_after)
-                if status >= 400 or status < 200:
+                if not 200 <= status < 300:  # 4xx, or a 3xx without a Location
                     raise Rejected(f"http {status}", url[:200])
                 declared = r.headers.get("content-length", "")
                 if declared.isdigit() and int(declared) > max_bytes:

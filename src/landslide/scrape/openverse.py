@@ -81,7 +81,7 @@ class Openverse(Source):
         except Rejected as exc:
             if not first and exc.reason in ("http 400", "http 404"):
                 return None  # Openverse refuses pages beyond the last one
-            raise self.error(query, f"API request failed: {exc}") from None
+            raise self.unreachable(query, exc) from None
         try:
             data = json.loads(r.body)
         except ValueError as exc:

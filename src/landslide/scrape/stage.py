@@ -30,7 +30,7 @@ from PIL import Image
 from landslide.errors import ScrapeError
 from landslide.io import write_bytes
 from landslide.params import ScrapeParams
-from landslide.scrape.base import Candidate, Source, licence_allowed
+from landslide.scrape.base import Candidate, Source, SourceDown, licence_allowed
 from landslide.scrape.bing import Bing
 from landslide.scrape.commons import Commons
 from landslide.scrape.dedup import DedupIndex
@@ -69,6 +69,7 @@ class ScrapeSummary:
     kept_by_source: Counter[str] = field(default_factory=Counter)
     kept_by_query: Counter[str] = field(default_factory=Counter)
     errors: list[str] = field(default_factory=list)  # "source: query 'q': what went wrong"
+    failed_searches: int = 0  # (source, query) pairs that failed or were skipped
     notes: list[str] = field(default_factory=list)
     total: int = 0  # photos in the manifest after the run
     seconds: float = 0.0
@@ -96,19 +97,23 @@ class ScrapeSummary:
         if len(self.rejected) > 4:
             reasons += ", ..."
         parts = [
-            f"{self.candidates} candidates",
-            f"{self.downloaded} new photos" + (f" ({by_source})" if by_source else ""),
-            f"{self.duplicates} duplicates ({self.exact_duplicates} exact, "
+            _n(self.candidates, "candidate"),
+            _n(self.downloaded, "new photo") + (f" ({by_source})" if by_source else ""),
+            f"{_n(self.duplicates, 'duplicate')} ({self.exact_duplicates} exact, "
             f"{self.near_duplicates} near)",
             f"{sum(self.rejected.values())} rejected" + (f" ({reasons})" if reasons else ""),
             f"{self.known} already collected",
         ]
         if self.errors:
-            parts.append(f"{len(self.errors)} source errors")
+            parts.append(_n(len(self.errors), "source error"))
         return (
             f"scrape: {', '.join(parts)}; manifest {self.total} photos -> {self.out_dir} "
             f"({self.seconds:.1f} s)"
         )
+
+
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def scrape(
@@ -153,17 +158,18 @@ def scrape(
             run.index.add(row.sha256, row.phash, row.file)
             run.known_urls.add(row.image_url)
         with warnings.catch_warnings(), Http(p) as http:
-            # Images between Pillow's warning and error limits: refused, not printed.
+            warnings.filterwarnings("ignore", module=r"PIL\.")  # EXIF/TIFF quirks of web photos
+            # checked first: a photo between Pillow's warning and error limits is refused
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            warnings.filterwarnings("ignore", module=r"PIL\.")
             run.go(http, [SOURCES[n](p, http) for n in names], queries, limit)
+        run._report()  # the final counts, even when no search found anything
     finally:
         run.writer.close()
     s = run.summary
     s.total = len(run.writer.rows)
     s.seconds = time.monotonic() - started
     searches = sum(SOURCES[n].accepts(q) for n in names for q in queries)
-    if s.errors and len(s.errors) >= searches and not s.candidates:
+    if s.errors and s.failed_searches >= searches and not s.candidates:
         first, *rest = s.errors
         raise ScrapeError(
             f"every search failed; first: {first}",
@@ -246,9 +252,8 @@ class _Run:
         failures: list[BaseException],
     ) -> None:
         try:
-            for query in queries:
-                if not source.accepts(query):
-                    continue
+            todo = [q for q in queries if source.accepts(q)]
+            for i, query in enumerate(todo):
                 try:
                     for candidate in source.search(query, limit):
                         if self.stop:
@@ -256,8 +261,16 @@ class _Run:
                         if self._admit(candidate):
                             submit(candidate)
                 except ScrapeError as exc:
+                    message = " ".join(exc.render().split())
+                    skipped = todo[i + 1 :]
+                    if isinstance(exc, SourceDown) and skipped:
+                        message += f" (skipped its {len(skipped)} other queries)"
+                    down = isinstance(exc, SourceDown)
                     with self.lock:
-                        self.summary.errors.append(" ".join(exc.render().split()))
+                        self.summary.errors.append(message)
+                        self.summary.failed_searches += 1 + (len(skipped) if down else 0)
+                    if down:
+                        return
         except BaseException as exc:  # a bug: stop the run and re-raise it in the caller
             failures.append(exc)
 
@@ -288,7 +301,7 @@ class _Run:
             return
         assert self.http is not None
         try:
-            r = self.http.get(c.image_url, accept="image/avif,image/webp,image/*;q=0.9")
+            r = self.http.get(c.image_url, accept="image/jpeg,image/png,image/webp,image/*;q=0.8")
             checked = check_image(r.body, self.p)
         except Rejected as exc:
             with self.lock:
@@ -338,4 +351,5 @@ class _Run:
 
     def _report(self) -> None:
         if self.progress is not None:
-            self.progress(self.summary.counts())
+            with self.lock:  # in order: the last call shows the final counts
+                self.progress(self.summary.counts())
