@@ -73,6 +73,7 @@ from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as F
 
 from landslide.annotations.coco import read_coco, write_coco
+from landslide.annotations.images import image_path
 from landslide.annotations.model import Annotations, ImageAnn, Point, Region
 from landslide.errors import AnnotationError
 from landslide.io import write_bytes, write_json
@@ -553,13 +554,8 @@ def _check_names(ann: Annotations, copies: int, train_json: Path) -> None:
 
 
 def _source(images_dir: Path, image: ImageAnn, train_json: Path) -> Path:
-    path = images_dir / image.file_name
-    if not path.is_file():
-        raise AnnotationError(
-            f"image {image.file_name!r} not found in {images_dir}",
-            file=train_json,
-            hint="pass the prepared images directory with --images",
-        )
+    hint = "pass the prepared images directory with --images"
+    path = image_path(images_dir, image.file_name, train_json, hint)
     if image.width is None or image.height is None:
         raise AnnotationError(
             "image size unknown", file=train_json, where=f"image {image.file_name!r}"

@@ -30,6 +30,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from torch.utils.data import Dataset
 
 from landslide.annotations.coco import read_coco
+from landslide.annotations.images import image_path
 from landslide.augment import mask_boxes, rasterize
 from landslide.errors import AnnotationError
 
@@ -50,13 +51,7 @@ def dataset_dicts(
     ids = {name: i for i, name in enumerate(classes, start=1)}
     out = []
     for index, image in enumerate(ann.images):
-        path = images_dir / image.file_name
-        if not path.is_file():
-            raise AnnotationError(
-                f"image {image.file_name!r} not found in {images_dir}",
-                file=json_path,
-                hint="pass the images directory the JSON was written for",
-            )
+        path = image_path(images_dir, image.file_name, json_path)
         annotations = []
         for region in image.regions:
             if region.label not in ids:

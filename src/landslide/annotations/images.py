@@ -20,6 +20,8 @@ from urllib.parse import unquote, urlsplit
 
 from PIL import Image, UnidentifiedImageError
 
+from landslide.errors import AnnotationError
+
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp", ".gif"})
 ORIENTATION = 0x0112
 _TRANSPOSED = frozenset({5, 6, 7, 8})  # EXIF orientations that swap width and height
@@ -153,3 +155,18 @@ def _orientation(image: Image.Image) -> int:
     except Exception:  # a corrupt EXIF block: Pillow's exif_transpose would ignore it too
         return 1
     return value if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
+def image_path(
+    images_dir: Path,
+    file_name: str,
+    json_path: Path,
+    hint: str = "pass the images directory the JSON was written for",
+) -> Path:
+    """`images_dir / file_name`, or an AnnotationError naming the JSON that lists it."""
+    path = images_dir / file_name
+    if not path.is_file():
+        raise AnnotationError(
+            f"image {file_name!r} not found in {images_dir}", file=json_path, hint=hint
+        )
+    return path
