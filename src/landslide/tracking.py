@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +47,8 @@ def start_run(
     if run_id is not None and not _run_exists(run_id):
         run_id = None
     if run_id is None:
-        experiment = mlflow.set_experiment(p.experiment)
+        with store_lock(tracking_uri(p)):
+            experiment = mlflow.set_experiment(p.experiment)
         run = mlflow.start_run(
             run_name=name,
             experiment_id=experiment.experiment_id,
@@ -59,6 +60,18 @@ def start_run(
         run = mlflow.start_run(run_id=run_id, nested=parent is not None, tags=dict(tags or {}))
     with run:
         yield run
+
+
+def store_lock(uri: str) -> AbstractContextManager[Any]:
+    """Serialise the first use of a local SQLite store: two trainings starting at once would
+    both try to create MLflow's tables (`table ... already exists`)."""
+    if not uri.startswith("sqlite:///"):
+        return nullcontext()
+    from filelock import FileLock
+
+    db = Path(uri.removeprefix("sqlite:///"))
+    db.parent.mkdir(parents=True, exist_ok=True)
+    return FileLock(f"{db}.lock", timeout=300)
 
 
 def _run_exists(run_id: str) -> bool:
@@ -155,7 +168,8 @@ def pipeline_run(p_params: Any, name: str = "pipeline") -> Iterator[str]:
 
     p: MlflowParams = p_params.mlflow
     mlflow.set_tracking_uri(tracking_uri(p))
-    experiment = mlflow.set_experiment(p.experiment)
+    with store_lock(tracking_uri(p)):
+        experiment = mlflow.set_experiment(p.experiment)
     client = MlflowClient()
     tags = {"landslide.kind": "pipeline"}
     commit = git_commit()
