@@ -11,8 +11,11 @@ as in bench_train.py), written as model.pt + model.json and exported by
 through PyTorch eager (`load_model`'s MaskRCNN under `torch.inference_mode`) and ONNX
 Runtime (`OnnxDetector`, CPU provider) with the same number of threads, interleaved, each
 image's fastest run of `--repeats` (the least disturbed on a shared machine), in seconds per
-image. Ratio = PyTorch / ONNX Runtime; goal >= 1.3. The largest output differences over the
-same runs are printed beside (the export's parity).
+image. Ratio = PyTorch / ONNX Runtime; goal >= 1.3. Beside: the largest differences between
+the two runtimes' detections (boxes, scores, masks; `landslide.export.compare`) and, in
+brackets, those between PyTorch float32 and float64 on the same images: the rounding noise
+of the model itself, which a deep random-weight network amplifies (parity: within the
+export's tolerance, or within 3x that noise, as `export_onnx`'s check allows).
 
 Prints a table; not a test.
 """
@@ -29,7 +32,14 @@ from rich.console import Console
 from rich.table import Table
 
 from bench_train import batches, calibrated
-from landslide.export import OnnxDetector, compare, export_onnx, synthetic_images
+from landslide.export import (
+    OnnxDetector,
+    Tolerance,
+    compare,
+    export_onnx,
+    float64,
+    synthetic_images,
+)
 from landslide.model import ModelInfo, load_model
 from landslide.params import CLASSES, TrainParams
 from landslide.train import write_model
@@ -87,13 +97,10 @@ def bench(backbone: str, args: argparse.Namespace, tmp: Path) -> tuple[list[str]
             runs["onnx"].append(timed(detector, image))
         for name in times:
             times[name].append(min(runs[name]))
-    parity = compare(
-        eager,
-        detector,
-        images,
-        score_thresh=float(model.roi_heads.score_thresh),
-        cap=info.box_detections_per_img,
-    )
+    kw = {"score_thresh": float(model.roi_heads.score_thresh), "cap": info.box_detections_per_img}
+    parity = compare(eager, detector, images, **kw)
+    noise = compare(eager, float64(model), images, **kw)  # PyTorch's own float32 rounding
+    judged = parity.within(Tolerance().widened(noise))
     torch_s = sum(times["torch"]) / len(images)
     onnx_s = sum(times["onnx"]) / len(images)
     ratio = torch_s / onnx_s
@@ -104,12 +111,13 @@ def bench(backbone: str, args: argparse.Namespace, tmp: Path) -> tuple[list[str]
         f"{torch_s:.2f}",
         f"{onnx_s:.2f}",
         f"{mark}{ratio:.2f}x",
-        f"{parity.box_px:.1e}",
-        f"{parity.score:.1e}",
-        f"{parity.mask:.1e}" + ("" if parity.ok else f" [red]({len(parity.problems)} over)"),
+        f"{parity.box_px:.1e} ({noise.box_px:.1e})",
+        f"{parity.score:.1e} ({noise.score:.1e})",
+        f"{parity.mask:.1%} ({noise.mask:.1%})",
+        "[green]yes" if parity.ok else ("[green]within 3x noise" if judged.ok else "[red]no"),
         f"{export_s:.0f}",
     ]
-    return row, [f"{backbone}: {problem}" for problem in parity.problems]
+    return row, [f"{backbone}: {problem}" for problem in judged.problems]
 
 
 def main() -> None:
@@ -139,9 +147,10 @@ def main() -> None:
         "torch s/img",
         "ORT s/img",
         f"ratio (goal {GOAL})",
-        "max |diff| box px",
+        "max |diff| box px (fp32 vs fp64)",
         "score",
-        "mask",
+        "mask px off edge",
+        "parity",
         "export s",
     ):
         table.add_column(column, justify="left" if column == "backbone" else "right")

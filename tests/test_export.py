@@ -18,9 +18,12 @@ from landslide.errors import ExportError, LandslideError
 from landslide.export import (
     META_INFO,
     OnnxDetector,
+    Parity,
     Tolerance,
+    check_parity,
     compare,
     export_onnx,
+    mask_diff,
     synthetic_images,
 )
 from landslide.model import ModelInfo, load_model, skeleton
@@ -111,6 +114,45 @@ def test_the_parity_check_catches_a_wrong_model(exported: dict[str, Any]):
     assert not bad.ok and all("box differs by 0.5" in p for p in bad.problems)
     missing = compare(model, dropped, images, cap=20)
     assert not missing.ok and "missing from ONNX Runtime's output" in missing.problems[0]
+
+
+def test_masks_may_differ_along_their_edge_only():
+    base = torch.zeros(1, 40, 40)
+    base[0, 10:30, 12:28] = 0.9
+    moved = torch.roll(base, shifts=(1, 1), dims=(1, 2))  # pasted one pixel further
+    wider = torch.zeros(1, 40, 40)
+    wider[0, 10:31, 11:28] = 0.8  # resampled one pixel larger
+    holed = base.clone()
+    holed[0, 15:25, 16:24] = 0.1  # 80 of 320 pixels lost inside
+    assert mask_diff(base, base) == 0.0
+    assert mask_diff(base, torch.zeros(1, 40, 40)) == pytest.approx(
+        18 * 14 / 320
+    )  # all but the edge
+    assert mask_diff(base, moved) == 0.0 and mask_diff(base, wider) == 0.0
+    assert mask_diff(base, holed) == pytest.approx(80 / 320)  # a hole is no edge effect
+    assert mask_diff(torch.zeros(1, 40, 40), torch.zeros(1, 40, 40)) == 0.0
+
+
+@pytest.mark.slow  # a float64 copy of the model
+def test_differences_beyond_tolerance_are_judged_by_pytorchs_own_float32_noise(
+    exported: dict[str, Any],
+):
+    # (image, detection, box side, |diff| box, score, mask)
+    parity = Parity(images=1, pairs=[(0, 0, 100.0, 0.5, 1e-3, 0.0)])
+    assert parity.problems == ["image 0: detection 0 box differs by 0.5 (> 0.15)"]
+    noise = Parity(images=1, pairs=[(0, 0, 100.0, 0.3, 1e-4, 0.0)], unmatched=["x"])
+    widened = Tolerance().widened(noise)
+    assert widened.box_px == pytest.approx(0.9) and widened.unmatched == 3
+    assert widened.score == Tolerance().score  # never tighter than the stated tolerance
+    assert parity.within(widened).ok
+    # nothing passes a zero tolerance: the check measures float32 against float64 and
+    # allows 3x that
+    zero = Tolerance(box_px=0.0, box_rel=0.0, score=0.0, mask=0.0)
+    images = synthetic_images(SIZE, 1, seed=3)
+    judged = check_parity(exported["model"], exported["detector"], images, zero, 0.05, 20)
+    assert judged.noise is not None and judged.noise.detections >= 10
+    assert judged.tolerance.box_px == pytest.approx(3 * judged.noise.box_px)
+    assert "float32 noise" in judged.line()
 
 
 def test_the_model_description_travels_in_the_file(exported: dict[str, Any]):

@@ -43,6 +43,8 @@ PIPELINE_ORDER = (
     "model",
     "export",
     "flow",
+    "retrain",
+    "schedule",
     "params",
 )
 
@@ -233,6 +235,152 @@ def annotations_stats(
     out.print(table)
     if stats.warnings:
         console.print(f"{stats.warnings} warnings (see `landslide annotations import`)")
+
+
+@annotations_app.command("prefill")
+def annotations_prefill(
+    images: Annotated[Path, typer.Option("--images", help="Directory holding the photos.")],
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "--model",
+            "-m",
+            help="model.pt, a model directory, an .onnx file, runs:/<run_id>/<path> or "
+            "models:/<name>@<alias> (default annotate.prefill_model, else the registry champion).",
+            show_default=False,
+        ),
+    ] = None,
+    out_file: Annotated[
+        Path | None, typer.Option("--out", help="VIA 2 project to write (never --project).")
+    ] = None,
+    project: Annotated[
+        Path | None,
+        typer.Option("--project", help="Existing VIA project to merge into: its regions stay."),
+    ] = None,
+    in_place: Annotated[
+        bool, typer.Option("--in-place", help="Write the result over --project.")
+    ] = False,
+    threshold: Annotated[
+        float | None,
+        typer.Option(
+            "--threshold", min=0.0, max=1.0, help="Lowest score (annotate.prefill_threshold)."
+        ),
+    ] = None,
+    params_file: ParamsOption = None,
+) -> None:
+    """Pre-fill a VIA project with the model's polygons (source: model) to correct, not draw."""
+    from landslide.annotations.images import ImageDir
+    from landslide.annotations.prefill import (
+        output_path,
+        prefill_project,
+        read_project,
+        write_project,
+    )
+    from landslide.errors import AnnotationError
+    from landslide.predict import default_model, load_detector
+
+    params = load_params(params_file)
+    target = output_path(out_file, project, in_place)
+    if not images.is_dir():
+        raise AnnotationError(f"images directory {str(images)!r} not found")
+    existing = read_project(project, params) if project is not None else None  # before the model
+    detector = load_detector(
+        model or params.annotate.prefill_model or default_model(params.predict), params
+    )
+    total = len(ImageDir(images).images())
+    with track(total, "prefill") as advance:
+        ann, summary = prefill_project(
+            images, detector, params, existing, threshold=threshold, progress=advance
+        )
+    write_project(ann, target, params, images)
+    summary.out = target
+    _print_plain_warnings(summary.warnings)
+    out.print(summary.summary_line(), markup=False, soft_wrap=True)
+
+
+@annotations_app.command("diff")
+def annotations_diff(
+    human: Annotated[
+        Path, typer.Argument(help="What the annotator saved, or ground truth (VIA or COCO).")
+    ],
+    prefill: Annotated[
+        Path, typer.Argument(help="The pre-filled project (`landslide annotations prefill`).")
+    ],
+    out_file: Annotated[
+        Path | None, typer.Option("--out", help="CSV to write, one row per photo.")
+    ] = None,
+    only: Annotated[
+        Path | None,
+        typer.Option("--only", help="Compare only the photos of this file (e.g. a test split)."),
+    ] = None,
+    classes: Annotated[
+        list[str] | None,
+        typer.Option("--class", help="Compare only regions of this class (repeatable)."),
+    ] = None,
+    match_iou: Annotated[
+        float, typer.Option("--match-iou", min=0.0, max=1.0, help="Least IoU of a region pair.")
+    ] = 0.1,
+    tolerance: Annotated[
+        float, typer.Option("--tolerance", min=0.0, help="Pixels a vertex may move and be kept.")
+    ] = 1.0,
+    params_file: ParamsOption = None,
+) -> None:
+    """Per photo: IoU of model and human polygons, vertices moved/added/removed (effort).
+
+    IoU: of the model's and the human's polygons (all classes, or --class); pair IoU: of
+    the regions paired; scratch: the vertices of the human polygons (drawing them all).
+    """
+    from rich import box
+    from rich.table import Table
+
+    from landslide.annotations.diff import DIFF_COLUMNS, diff_files
+    from landslide.io import write_csv
+
+    params = load_params(params_file)
+    report = diff_files(
+        human,
+        prefill,
+        params,
+        only=only,
+        classes=classes or None,
+        match_iou=match_iou,
+        tolerance=tolerance,
+    )
+    table = Table(
+        title=f"{human} vs {prefill}", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True
+    )
+    table.add_column("photo", overflow="fold")
+    heads = ("model", "human", "IoU", "pair IoU", "moved", "added", "removed", "edits")
+    for name in (*heads, "scratch"):
+        table.add_column(name, justify="right", no_wrap=True)
+
+    def iou_text(value: float | None) -> str:
+        return "" if value is None else f"{value:.3f}"
+
+    for d in report.images:
+        table.add_row(
+            d.image,
+            *(str(v) for v in (d.model_regions, d.human_regions)),
+            iou_text(d.iou),
+            iou_text(d.matched_iou),
+            *(str(v) for v in (d.moved, d.added, d.removed, d.edits, d.human_vertices)),
+        )
+    table.add_section()
+    table.add_row(
+        f"all ({len(report.images)})",
+        *(str(report.total(k)) for k in ("model_regions", "human_regions")),
+        iou_text(report.mean_iou),
+        iou_text(report.matched_iou),
+        *(str(report.total(k)) for k in ("moved", "added", "removed", "edits", "human_vertices")),
+    )
+    out.print(table)
+    if out_file is not None:
+        write_csv(out_file, report.rows(), DIFF_COLUMNS)
+        report.out = out_file
+    if report.missing:
+        shown = ", ".join(report.missing[:5]) + (" ..." if len(report.missing) > 5 else "")
+        _print_plain_warnings([f"{len(report.missing)} photos not in {prefill}: {shown}"])
+    out.print(report.summary_line(), markup=False, soft_wrap=True)
 
 
 app.add_typer(annotations_app, name="annotations")
@@ -439,6 +587,15 @@ def curate_apply(
         bool,
         typer.Option("--prune", help="Move rejected photos out of the curated set (rejected/)."),
     ] = False,
+    prefill: Annotated[
+        str | None,
+        typer.Option(
+            "--prefill",
+            help="Model that outlines the new photos (model.pt, runs:/…, models:/name@alias) "
+            "(default annotate.prefill_model; '' = off).",
+            show_default=False,
+        ),
+    ] = None,
     params_file: ParamsOption = None,
 ) -> None:
     """Copy accepted photos into data/raw/images, extend provenance.csv and the VIA project."""
@@ -446,7 +603,9 @@ def curate_apply(
 
     params = load_params(params_file)
     paths = CurationPaths.from_params(params, Path("."))
-    s = apply_decisions(paths, params, prune=prune)
+    s = apply_decisions(paths, params, prune=prune, prefill=prefill)
+    for note in s.notes:
+        console.print(f"note: {note}", markup=False, soft_wrap=True)
     if s.rejected_in_set:
         names = ", ".join(s.rejected_in_set[:5]) + (" ..." if len(s.rejected_in_set) > 5 else "")
         console.print(
@@ -971,6 +1130,23 @@ def model_register(
     out.print(result.summary_line(), markup=False, soft_wrap=True)
 
 
+@model_app.command("history")
+def model_history(params_file: ParamsOption = None) -> None:
+    """The champion timeline: every registered version, its data version, metric, decision."""
+    from landslide.retrain import history_table, model_history
+
+    params = load_params(params_file)
+    rows = model_history(params)
+    if not rows:
+        out.print(
+            f"model history: no version of {params.predict.model_name} registered yet "
+            "(`landslide retrain --now` or `landslide model register --run RUN`)",
+            markup=False,
+        )
+        return
+    out.print(history_table(rows, params))
+
+
 app.add_typer(model_app, name="model")
 
 
@@ -1149,6 +1325,70 @@ async def _resume_paused(note: str) -> list[str]:
 
 
 app.add_typer(flow_app, name="flow")
+
+
+# ---------------------------------------------------------------------------- retrain
+
+
+@app.command("retrain")
+def retrain_cmd(
+    now: Annotated[bool, typer.Option("--now", help="Run one retraining cycle now.")] = False,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Train even with fewer new photos than min_new_images."),
+    ] = False,
+    params_file: ParamsOption = None,
+) -> None:
+    """One retraining cycle: new photos -> challenger vs champion -> promote or reject.
+
+    Runs the Prefect flow flows/retrain.py (a temporary local API, or the Prefect server
+    of PREFECT_API_URL). Exit 2 when the cycle cannot go on (another cycle runs, new
+    photos fail validation, MLflow unreachable); the champion is then unchanged.
+    """
+    if not now:
+        raise LandslideError(
+            "say when: --now runs one cycle",
+            hint="`landslide retrain --now`, or `landslide schedule` to run cycles on "
+            "schedule.cron",
+        )
+    load_params(params_file)  # bad params fail here, in one line, before Prefect starts
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+    module = _load_flow("retrain")
+    _quiet_expected_errors()
+    summary = module.retrain(params_file=str(params_file) if params_file else None, force=force)
+    decision = summary.get("decision", "")
+    out.print(
+        f"retrain {summary.get('cycle')}: {decision}: {summary.get('reason')}",
+        markup=False,
+        soft_wrap=True,
+    )
+    version = summary.get("data_version")
+    if version:
+        out.print(
+            f"data version {version['id']} ({version['method']}; {version['note']})",
+            markup=False,
+            soft_wrap=True,
+        )
+
+
+@app.command("schedule")
+def schedule_cmd(
+    cron: Annotated[
+        str | None, typer.Option("--cron", help="When to run, a cron line [schedule.cron].")
+    ] = None,
+    name: Annotated[str, typer.Option("--name", help="Deployment name.")] = "landslide-retrain",
+    params_file: ParamsOption = None,
+) -> None:
+    """Serve the retraining flow on a cron schedule from this process (Ctrl+C stops it)."""
+    params = load_params(params_file)
+    if cron is not None:
+        from landslide.params import parse_params
+
+        data = params.model_dump(mode="json")
+        data["schedule"]["cron"] = cron
+        params = parse_params(data, source="--cron")
+    module = _load_flow("retrain")
+    module.serve(params.schedule.cron, str(params_file) if params_file else None, name)
 
 
 # ---------------------------------------------------------------------------- params

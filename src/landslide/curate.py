@@ -15,7 +15,9 @@ and the CLI do with files, so each is a function with explicit inputs and output
   never lose each other's decisions;
 - **apply** (`apply_decisions`): accepted scraped photos are copied (verified by sha256)
   into the curated set, their provenance appended to `provenance.csv`, and the VIA project
-  extended with them for the annotators (existing regions kept);
+  extended with them for the annotators (existing regions kept); with a prefill model
+  (`--prefill` or `annotate.prefill_model`) the new photos arrive pre-outlined by it
+  (`landslide.annotations.prefill`);
 - the **checkpoint** (`curation_status`, `checkpoint`): how many photos still wait for a
   person: photos with no decision, accepted scraped photos not applied yet, and accepted
   landslide photos without a landslide polygon. The flow pauses until it is zero.
@@ -36,7 +38,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from filelock import FileLock
 from filelock import Timeout as LockTimeout
@@ -47,6 +49,7 @@ from landslide.io import atomic_open, sha256_file, write_bytes, write_csv, write
 
 if TYPE_CHECKING:
     from landslide.annotations import Annotations
+    from landslide.annotations.prefill import PrefillSummary
     from landslide.params import CurateParams, Params
 
 DECISION_FIELDS = ("sha256", "file", "decision", "label", "note", "who", "when")
@@ -721,6 +724,9 @@ class ApplySummary:
     via_written: bool
     images_dir: Path
     via_project: Path
+    prefilled: int = 0  # new photos given model regions
+    prefill_regions: int = 0  # model regions added (source: model)
+    notes: list[str] = field(default_factory=list)  # e.g. no champion yet: no prefill
 
     def summary_line(self) -> str:
         line = (
@@ -733,6 +739,11 @@ class ApplySummary:
             f"; VIA project {self.via_project}: {self.via_images} photos, "
             f"{self.via_regions} regions ({'written' if self.via_written else 'unchanged'})"
         )
+        if self.prefill_regions or self.prefilled:
+            line += (
+                f"; pre-filled {self.prefilled} new photos with "
+                f"{self.prefill_regions} model regions"
+            )
         return line
 
 
@@ -742,6 +753,7 @@ def apply_decisions(
     *,
     prune: bool = False,
     progress: Callable[[int], None] | None = None,
+    prefill: str | None = None,
 ) -> ApplySummary:
     """Copy accepted scraped photos into the curated set; extend provenance and VIA project.
 
@@ -750,6 +762,11 @@ def apply_decisions(
     with the annotations module's template writer; it is rewritten only when it changes.
     Rejected photos found in the curated set are reported, or with `prune` moved to
     `rejected/` next to the images folder and dropped from the project and provenance.
+
+    `prefill` (default `annotate.prefill_model`; "" = off) names a model that outlines the
+    photos added to the project (regions marked `source: model`). It is loaded before
+    anything is copied, and only when photos will be added; a `models:/` URI whose
+    registry or alias does not exist yet adds them without, and says so in `notes`.
     """
     store = read_decisions(paths.decisions)
     accepted = {sha for sha, d in store.items() if d.decision == "accepted"}
@@ -771,6 +788,10 @@ def apply_decisions(
             )
         todo[photo.sha256] = photo
     already = sum(1 for sha in accepted if sha in curated)
+    spec = params.annotate.prefill_model if prefill is None else prefill
+    listed = {im.file_name for im in project.images}
+    adding = bool(todo) or any(n not in listed for sha, n in curated.items() if sha in accepted)
+    detector, notes = _prefill_detector(spec, params) if spec and adding else (None, [])
     copied: list[str] = []
     new_rows: list[dict[str, str]] = []
     for photo in todo.values():
@@ -798,7 +819,11 @@ def apply_decisions(
         rows = [r for r in provenance if r.get("file") not in gone] + new_rows
         write_csv(paths.provenance, rows, fields)
     want = sorted(name for sha, name in curated.items() if sha in accepted)
-    images, regions, written = _extend_via(paths, params, project, want, set(pruned))
+    images, regions, written, filled = _extend_via(
+        paths, params, project, want, set(pruned), detector
+    )
+    skipped = filled.skipped if filled else []
+    notes += [f"prefill skipped {file}: {why}" for file, why in skipped]
     return ApplySummary(
         accepted=len(accepted & set(curated)),
         copied=copied,
@@ -810,7 +835,29 @@ def apply_decisions(
         via_written=written,
         images_dir=paths.images_dir,
         via_project=paths.via_project,
+        prefilled=filled.prefilled if filled else 0,
+        prefill_regions=filled.regions if filled else 0,
+        notes=notes,
     )
+
+
+def _prefill_detector(spec: str, params: Params) -> tuple[Any, list[str]]:
+    """The prefill model `spec` names, or (None, a note) for a registry without it yet."""
+    from landslide.errors import ServingError
+    from landslide.predict import load_detector
+
+    if not spec.startswith("models:/"):
+        return load_detector(spec, params), []  # a path or run the user named: errors stop
+    from landslide.tracking import tracking_uri
+
+    uri = tracking_uri(params.mlflow)
+    without = f"no prefill: {spec} is not available"
+    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
+        return None, [f"{without} (no model registry at {uri} yet); photos added without"]
+    try:
+        return load_detector(spec, params), []
+    except ServingError as exc:
+        return None, [f"{without} ({exc.message}); photos added without"]
 
 
 def _target_name(photo: Photo, images_dir: Path) -> str:
@@ -872,9 +919,12 @@ def _extend_via(
     ann: Annotations,
     want: Iterable[str],
     drop: set[str],
-) -> tuple[int, int, bool]:
-    """Add the photos `want` to the VIA project `ann` (keeping its regions), drop `drop`."""
+    detector: Any = None,
+) -> tuple[int, int, bool, PrefillSummary | None]:
+    """Add the photos `want` to the VIA project `ann` (keeping its regions), drop `drop`;
+    `detector` outlines the photos added."""
     from landslide.annotations import ImageAnn
+    from landslide.annotations.prefill import prefill_project
     from landslide.annotations.writers import template_project
 
     listed = {im.file_name for im in ann.images}
@@ -882,6 +932,10 @@ def _extend_via(
     kept = [im for im in ann.images if im.file_name not in drop]
     written = (bool(added) or len(kept) != len(ann.images)) and bool(kept or added)
     ann = replace(ann, images=kept + added)
+    filled = None
+    if detector is not None and added:
+        only = [im.file_name for im in added]
+        ann, filled = prefill_project(paths.images_dir, detector, params, ann, only=only)
     if written:
         template_project(
             paths.images_dir,
@@ -891,4 +945,4 @@ def _extend_via(
             ann,
         )
     regions = sum(len(im.regions) for im in ann.images)
-    return len(ann.images), regions, written
+    return len(ann.images), regions, written, filled

@@ -125,3 +125,13 @@ class ServingError(LandslideError):
 class ExportError(LandslideError):
     """A model cannot be exported or an exported file cannot be used: an unknown format, a
     corrupt or foreign ONNX file, outputs that differ from PyTorch beyond tolerance."""
+
+
+class RetrainError(LandslideError):
+    """A retraining cycle cannot go on: the MLflow tracking server cannot be reached, new
+    photos fail validation (named), a champion cannot be evaluated, a promotion cannot be
+    recorded. The champion alias is never moved by a cycle that raised this."""
+
+
+class CycleLocked(RetrainError):
+    """Another retraining cycle holds the lock (its PID, host and start time are named)."""

@@ -33,7 +33,7 @@ import math
 import os
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -55,41 +55,105 @@ META_SCORE = "landslide.score_thresh"
 META_SOURCE = "landslide.source"
 CHECK_IMAGES = 3  # synthetic images the export is checked on when none are given
 MAX_PIXELS = 89_478_485  # photos read for the check: Pillow's decompression-bomb limit
+NOISE_FACTOR = 3.0  # two float32 runtimes each off by e from exact differ by up to 2e, + margin
 
 
 @dataclass(frozen=True)
 class Tolerance:
-    """How close ONNX Runtime's detections must be to PyTorch's (absolute).
+    """How close ONNX Runtime's detections must be to PyTorch's.
 
-    Masks are compared allowing a one-pixel move (see `mask_diff`).
+    A box coordinate may differ by `box_px` + `box_rel` x the box's longer side (float32
+    rounding grows with the coordinates), a score by `score`, a mask (at 0.5) in `mask` of
+    its pixels beyond a one-pixel band along its edge (`mask_diff`). `unmatched`: detections
+    found by one runtime only (away from the score threshold) that are accepted.
     """
 
-    box_px: float = 0.05  # pixels, each coordinate
+    box_px: float = 0.05
+    box_rel: float = 1e-3
     score: float = 2e-3
-    mask: float = 2e-2  # mask probability, each pixel
+    mask: float = 0.01
+    unmatched: int = 0
+
+    def box_bound(self, side: float) -> float:
+        return self.box_px + self.box_rel * side
+
+    def widened(self, noise: Parity, factor: float = NOISE_FACTOR) -> Tolerance:
+        """At least `factor` times PyTorch's own float32 rounding noise (`noise`: PyTorch
+        float32 against float64 on the same images)."""
+        return Tolerance(
+            box_px=max(self.box_px, factor * noise.box_px),
+            box_rel=self.box_rel,
+            score=max(self.score, factor * noise.score),
+            mask=max(self.mask, factor * noise.mask),
+            unmatched=max(self.unmatched, math.ceil(factor * len(noise.unmatched))),
+        )
 
 
 @dataclass
 class Parity:
-    """The largest differences between ONNX Runtime and PyTorch over the checked images."""
+    """Differences between two runtimes' detections over the same images."""
 
     images: int = 0
-    detections: int = 0  # matched detections (PyTorch's), over all images
-    box_px: float = 0.0
-    score: float = 0.0
-    mask: float = 0.0
-    borderline: int = 0  # detections at the score threshold found by one runtime only
-    problems: list[str] = field(default_factory=list)
+    pairs: list[tuple[int, int, float, float, float, float]] = field(default_factory=list)
+    # ^ (image, detection, box side px, max |diff| of box px, score, mask) per matched one
+    unmatched: list[str] = field(default_factory=list)  # found by one runtime only
+    borderline: int = 0  # found by one only, but at the score threshold or the per-image cap
+    tolerance: Tolerance = Tolerance()
+    noise: Parity | None = None  # PyTorch float32 against float64, when it was measured
+
+    @property
+    def detections(self) -> int:
+        return len(self.pairs)
+
+    @property
+    def box_px(self) -> float:
+        return max((p[3] for p in self.pairs), default=0.0)
+
+    @property
+    def score(self) -> float:
+        return max((p[4] for p in self.pairs), default=0.0)
+
+    @property
+    def mask(self) -> float:
+        return max((p[5] for p in self.pairs), default=0.0)
+
+    @property
+    def problems(self) -> list[str]:
+        tol = self.tolerance
+        out = list(self.unmatched) if len(self.unmatched) > tol.unmatched else []
+        for image, i, side, box, score, mask in self.pairs:
+            for name, value, bound in (
+                ("box", box, tol.box_bound(side)),
+                ("score", score, tol.score),
+                ("mask", mask, tol.mask),
+            ):
+                if not value <= bound:  # NaN fails too
+                    out.append(
+                        f"image {image}: detection {i} {name} differs by {value:.3g} "
+                        f"(> {bound:.3g})"
+                    )
+        return out
 
     @property
     def ok(self) -> bool:
         return not self.problems
 
+    def within(self, tolerance: Tolerance) -> Parity:
+        return replace(self, tolerance=tolerance)
+
     def line(self) -> str:
-        return (
+        text = (
             f"{self.images} images, {self.detections} detections: max |diff| boxes "
-            f"{self.box_px:.2g} px, scores {self.score:.2g}, masks {self.mask:.2g}"
+            f"{self.box_px:.2g} px, scores {self.score:.2g}, masks {self.mask:.2%} of pixels "
+            "beyond the edge"
         )
+        if self.noise is not None:
+            text += (
+                f" (within {NOISE_FACTOR:g}x PyTorch's own float32 noise: boxes "
+                f"{self.noise.box_px:.2g} px, scores {self.noise.score:.2g}, masks "
+                f"{self.noise.mask:.2%} against float64)"
+            )
+        return text
 
 
 @dataclass
@@ -225,21 +289,16 @@ def export_onnx(
                 images = read_images(check_images, info.size)
             else:
                 images = list(check_images) if check_images else synthetic_images(info.size)
-            parity = compare(
-                model,
-                detector,
-                images,
-                tolerance,
-                score_thresh=thresh,
-                cap=info.box_detections_per_img,
+            parity = check_parity(
+                model, detector, images, tolerance, thresh, info.box_detections_per_img
             )
             if not parity.ok:
                 raise ExportError(
-                    "ONNX Runtime's detections differ from PyTorch's: "
-                    + "; ".join(parity.problems[:3]),
+                    f"ONNX Runtime's detections differ from PyTorch's ({len(parity.problems)} "
+                    "beyond tolerance): " + "; ".join(parity.problems[:3]),
                     file=model_pt,
-                    hint=f"tolerance {tolerance}; report it with the torch and onnxruntime "
-                    "versions",
+                    hint=f"{parity.tolerance}; export with --no-check to keep the file, and "
+                    "report it with the torch and onnxruntime versions",
                 )
         os.replace(tmp, out)
     finally:
@@ -254,6 +313,30 @@ def export_onnx(
         parity=parity,
         seconds=time.perf_counter() - start,
     )
+
+
+def check_parity(
+    model: torch.nn.Module,
+    detector: OnnxDetector,
+    images: Sequence[Tensor],
+    tolerance: Tolerance,
+    score_thresh: float,
+    cap: int,
+) -> Parity:
+    """`compare`; where differences exceed `tolerance`, measure PyTorch's own float32 noise
+    on the same images (float32 against float64) and accept differences up to
+    `NOISE_FACTOR` times it.
+
+    A deep network amplifies rounding: on random-weight ResNet-101 at 512 px, PyTorch
+    float32 and float64 disagree by ~0.4 px in boxes; ONNX Runtime is then judged by that.
+    """
+    parity = compare(model, detector, images, tolerance, score_thresh=score_thresh, cap=cap)
+    if parity.ok:
+        return parity
+    noise = compare(model, float64(model), images, tolerance, score_thresh=score_thresh, cap=cap)
+    widened = parity.within(tolerance.widened(noise))
+    widened.noise = noise
+    return widened
 
 
 def _export_bytes(model: torch.nn.Module, example: Tensor, opset: int) -> bytes:
@@ -332,19 +415,19 @@ def compare(
     score_thresh: float = 0.05,
     cap: int = 100,
 ) -> Parity:
-    """Run both on each image and match detections (same label, best box IoU).
+    """Run both on each image and match detections (same label, best box IoU >= 0.5).
 
-    A detection found by one runtime only is tolerated when its score is within
-    `tolerance.score` of the score threshold, or of the lowest score kept where `cap`
-    (`box_detections_per_img`) detections were kept: rounding decides those, not the export.
+    A detection found by one runtime only is borderline (not a problem) when its score is
+    within `tolerance.score` of the score threshold, or of the lowest score kept where
+    `cap` (`box_detections_per_img`) detections were kept: rounding decides those.
     """
-    parity = Parity()
+    parity = Parity(tolerance=tolerance)
     for index, image in enumerate(images):
         with torch.no_grad():
             (ref,) = model([image])
         (got,) = onnx_model([image])
         parity.images += 1
-        _match(index, ref, got, tolerance, score_thresh, cap, parity)
+        _match(index, ref, got, score_thresh, cap, parity)
     return parity
 
 
@@ -352,7 +435,6 @@ def _match(
     index: int,
     ref: dict[str, Tensor],
     got: dict[str, Tensor],
-    tol: Tolerance,
     score_thresh: float,
     cap: int,
     parity: Parity,
@@ -361,90 +443,87 @@ def _match(
 
     n_ref, n_got = len(ref["scores"]), len(got["scores"])
     # where a runtime kept `cap` detections, its lowest score is where the cap cut
-    floors = [float(o["scores"].min()) for o in (ref, got) if len(o["scores"]) >= cap > 0]
+    edges = [score_thresh]
+    edges += [float(o["scores"].min()) for o in (ref, got) if len(o["scores"]) >= cap > 0]
 
-    def borderline(score: float) -> bool:
-        near = [score_thresh, *floors]
-        return any(abs(score - edge) <= tol.score for edge in near)
+    def one_sided(score: float, label: int, text: str) -> None:
+        if any(abs(score - edge) <= parity.tolerance.score for edge in edges):
+            parity.borderline += 1
+        else:
+            parity.unmatched.append(f"image {index}: {text} (label {label}, score {score:.4f})")
 
     used: set[int] = set()
     iou = box_iou(ref["boxes"], got["boxes"]) if n_ref and n_got else None
     for i in range(n_ref):
-        candidates = [
-            j
-            for j in range(n_got)
-            if j not in used and int(got["labels"][j]) == int(ref["labels"][i])
-        ]
-        if iou is None or not candidates:
-            j = None
-        else:
-            j = max(candidates, key=lambda c: float(iou[i, c]))
-            if float(iou[i, j]) < 0.5:
-                j = None
-        score = float(ref["scores"][i])
-        if j is None:
-            if borderline(score):
-                parity.borderline += 1
-            else:
-                parity.problems.append(
-                    f"image {index}: detection {i} (label {int(ref['labels'][i])}, score "
-                    f"{score:.4f}) missing from ONNX Runtime's output"
-                )
+        label = int(ref["labels"][i])
+        candidates = [j for j in range(n_got) if j not in used and int(got["labels"][j]) == label]
+        j = (
+            max(candidates, key=lambda c: float(iou[i, c]))
+            if iou is not None and candidates
+            else None
+        )
+        if j is None or float(iou[i, j]) < 0.5:  # type: ignore[index]
+            one_sided(
+                float(ref["scores"][i]), label, f"detection {i} missing from ONNX Runtime's output"
+            )
             continue
         used.add(j)
-        parity.detections += 1
-        box = float((ref["boxes"][i] - got["boxes"][j]).abs().max())
-        sc = abs(score - float(got["scores"][j]))
-        mask = mask_diff(ref["masks"][i], got["masks"][j], ref["boxes"][i])
-        parity.box_px, parity.score = max(parity.box_px, box), max(parity.score, sc)
-        parity.mask = max(parity.mask, mask)
-        for name, value, bound in (
-            ("box", box, tol.box_px),
-            ("score", sc, tol.score),
-            ("mask", mask, tol.mask),
-        ):
-            if not value <= bound:  # NaN fails too
-                parity.problems.append(
-                    f"image {index}: detection {i} {name} differs by {value:.3g} (> {bound})"
-                )
+        box = ref["boxes"][i]
+        parity.pairs.append(
+            (
+                index,
+                i,
+                float(max(box[2] - box[0], box[3] - box[1])),
+                float((box - got["boxes"][j]).abs().max()),
+                abs(float(ref["scores"][i]) - float(got["scores"][j])),
+                mask_diff(ref["masks"][i], got["masks"][j]),
+            )
+        )
     for j in range(n_got):
         if j not in used:
-            score = float(got["scores"][j])
-            if borderline(score):
-                parity.borderline += 1
-            else:
-                parity.problems.append(
-                    f"image {index}: ONNX Runtime found a detection PyTorch did not "
-                    f"(label {int(got['labels'][j])}, score {score:.4f})"
-                )
+            text = "ONNX Runtime found a detection PyTorch did not"
+            one_sided(float(got["scores"][j]), int(got["labels"][j]), text)
 
 
-def mask_diff(a: Tensor, b: Tensor, box: Tensor) -> float:
-    """max |a - b| of two (1, H, W) mask probabilities over `box` (+2 px), the smaller of `b`
-    in place and `b` moved by one pixel in x and/or y.
+def float64(model: torch.nn.Module) -> Callable[[list[Tensor]], list[dict[str, Tensor]]]:
+    """`model` computing in float64 (a copy), outputs back in float32: the reference that
+    shows how far PyTorch's own float32 results are from exact."""
+    import copy
 
-    torchvision pastes each mask at its box's corners truncated to integers; a corner a
-    rounding error away from an integer lands on the next pixel in one runtime, which moves
-    the whole mask by a pixel. Boxes under 2 px wide or high are not compared (0.0): there
-    the same rounding changes the size the mask is resampled to.
+    wide = copy.deepcopy(model).double().eval()
+
+    def run(images: list[Tensor]) -> list[dict[str, Tensor]]:
+        with torch.no_grad():
+            outs = wide([image.double() for image in images])
+        return [{k: v.float() if v.is_floating_point() else v for k, v in o.items()} for o in outs]
+
+    return run
+
+
+def mask_diff(a: Tensor, b: Tensor, threshold: float = 0.5) -> float:
+    """How much two (1, H, W) mask probabilities disagree as masks: the pixels on one side of
+    `threshold` in one and on the other in the other, leaving out a one-pixel band along
+    `a`'s edge, as a fraction of the larger mask's pixels (0.0: equal up to the edge).
+
+    torchvision pastes each mask at its box's corners truncated to integers: a corner a
+    rounding error away from an integer moves the mask, or resamples it one pixel wider,
+    which changes probabilities along the edge a lot and nowhere else.
     """
-    x0, y0, x1, y1 = (float(v) for v in box)
-    if x1 - x0 < 2 or y1 - y0 < 2:
+    ma, mb = a[0] >= threshold, b[0] >= threshold
+    either = ma | mb
+    if not bool(either.any()):
         return 0.0
-    a, b = a[0].float(), b[0].float()
-    height, width = a.shape
-    left, top = max(int(x0) - 2, 0), max(int(y0) - 2, 0)
-    right, bottom = min(math.ceil(x1) + 3, width), min(math.ceil(y1) + 3, height)
-    region = a[top:bottom, left:right]
-    padded = torch.nn.functional.pad(b, (1, 1, 1, 1))
-    best = math.inf
-    for dy in (0, -1, 1):
-        for dx in (0, -1, 1):
-            moved = padded[top + 1 + dy : bottom + 1 + dy, left + 1 + dx : right + 1 + dx]
-            best = min(best, float((region - moved).abs().max()))
-            if best == 0.0:
-                return best
-    return best
+    rows, cols = either.any(dim=1).nonzero(), either.any(dim=0).nonzero()
+    top, bottom = max(int(rows.min()) - 1, 0), int(rows.max()) + 2
+    left, right = max(int(cols.min()) - 1, 0), int(cols.max()) + 2
+    ma, mb = ma[top:bottom, left:right], mb[top:bottom, left:right]
+
+    def grow(m: Tensor) -> Tensor:
+        return torch.nn.functional.max_pool2d(m[None, None].float(), 3, 1, 1)[0, 0] > 0
+
+    band = grow(ma) & grow(~ma)  # pixels within one pixel of a's edge, both sides
+    off = (ma ^ mb) & ~band
+    return float(off.sum()) / max(int(ma.sum()), int(mb.sum()), 1)
 
 
 # --------------------------------------------------------------------------- running

@@ -352,7 +352,7 @@ class PredictParams(Section):
     batch_size: PositiveInt = 4  # photos or tiles per forward pass
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     overlays: bool = True  # draw each photo with its detections
-    overlay_max_side: PositiveInt = 2048  # overlays of larger photos are scaled down
+    overlay_max_side: PositiveInt = 1280  # overlays of larger photos are scaled down
     max_image_pixels: PositiveInt = 89_478_485  # larger photos are refused (decompression bomb)
     simplify: Annotated[float, Field(ge=0)] = 0.5  # polygon tolerance, pixels; 0 = exact
     tile_size: Annotated[int, Field(ge=64)] = 1024
@@ -385,9 +385,34 @@ class ScheduleParams(Section):
     min_new_images: PositiveInt = 20
     scrape_first: bool = False
     backbones: list[Literal["resnet50", "resnet101"]] = ["resnet101"]
+    set: Literal["A", "B"] = "A"  # the challengers train on this set's train split
     promotion_metric: Literal["f1", "recall", "precision", "accuracy"] = "f1"
     min_margin: Annotated[float, Field(ge=0, le=1)] = 0.01
     recall_tolerance: Annotated[float, Field(ge=0, le=1)] = 0.02
+    # The promotion metric every champion must reach, the first one (no champion yet) included.
+    floor: Probability = 0.5
+    push: bool = True  # `dvc push` each new data version to the default remote
+    prefill: bool = True  # pre-outline photos waiting for a polygon with the champion
+    out_dir: Path = Path("reports/retrain")  # cycle reports; state.json: the last data version
+    lock: Path = Path("reports/retrain/retrain.lock")  # one cycle at a time (owner's PID inside)
+    models_dir: Path = Path("models/challengers")  # this cycle's challengers (emptied each cycle)
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, v: str) -> str:
+        fields = v.split()
+        if len(fields) != 5:
+            raise ValueError(
+                f"expected a cron line of 5 fields (minute hour day month weekday), got {v!r}"
+            )
+        return " ".join(fields)
+
+    @field_validator("backbones")
+    @classmethod
+    def _backbones(cls, v: list[str]) -> list[str]:
+        if not v:
+            raise ValueError("at least one backbone is required (resnet50, resnet101)")
+        return list(dict.fromkeys(v))
 
 
 class MlflowParams(Section):

@@ -554,13 +554,11 @@ def read_photo(path: Path, max_pixels: int) -> Image.Image:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             image.load()
-            upright = ImageOps.exif_transpose(image)
+            ImageOps.exif_transpose(image, in_place=True)  # no copy when already upright
     except Exception as exc:  # truncated or corrupt data
         image.close()
         raise BadImage(f"cannot decode: {exc}") from None
-    if upright is not image:
-        image.close()
-    return upright
+    return image
 
 
 @dataclass

@@ -33,7 +33,7 @@ import re
 import shutil
 import tempfile
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -330,11 +330,15 @@ def register(
     alias: str | None = None,
     *,
     classes: Sequence[str] | None = None,
+    tags: Mapping[str, str] | None = None,
+    set_alias: bool = True,
 ) -> Registered:
     """Register the pyfunc model of `run_id` as `p.model_name` and point `alias` at it.
 
     `alias` defaults to `p.alias` (champion). `classes`, when given, must be those the
-    model was trained for (params.yaml's). Returns the new version.
+    model was trained for (params.yaml's). `tags` are added to the version's tags;
+    `set_alias=False` registers the version without moving any alias (a retraining
+    challenger, promoted later or not). Returns the new version.
     """
     alias = alias if alias is not None else p.alias
     _check_alias(alias)
@@ -363,13 +367,17 @@ def register(
         source=f"models:/{logged.model_id}",
         run_id=run_id,
         model_id=logged.model_id,
-        tags={k: v for k, v in run.data.tags.items() if k in ("backbone", "set", "data_version")},
+        tags={
+            **{k: v for k, v in run.data.tags.items() if k in ("backbone", "set", "data_version")},
+            **dict(tags or {}),
+        },
     )
-    client.set_registered_model_alias(p.model_name, alias, version.version)
+    if set_alias:
+        client.set_registered_model_alias(p.model_name, alias, version.version)
     return Registered(
         name=p.model_name,
         version=str(version.version),
-        alias=alias,
+        alias=alias if set_alias else "",
         run_id=run_id,
         model_id=logged.model_id,
         previous=str(previous) if previous is not None else None,

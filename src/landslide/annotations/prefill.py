@@ -11,9 +11,11 @@ photo can reach the annotator already outlined, so that they correct instead of 
 For each photo (read upright: EXIF orientation applied, as VIA shows it) the detector runs
 through `landslide.predict.detect`, which maps every instance back to the photo's own
 pixels. Each instance scoring at least `annotate.prefill_threshold` becomes one polygon
-region per outer ring of its mask: the outline simplified by `annotate.simplify` pixels,
-and further (the tolerance doubled each time) until it has at most `annotate.max_vertices`
-vertices; rings smaller than `annotations.min_region_area` are left out. A region carries
+region per outer ring of its mask (parts under a tenth of its largest left out): the
+outline simplified by `annotate.simplify` pixels, and further (the tolerance doubled each
+time) until it has at most `annotate.max_vertices` vertices; rings smaller than
+`annotations.min_region_area` are left out. Holes are not kept (VIA polygons have none).
+Vertices are in the photo's upright pixels, to 1/10 px. A region carries
 the class attribute (`annotations.class_attribute`) and two more region attributes:
 `source: model` and `score` (three decimals), so the annotator sees what to check.
 
@@ -58,6 +60,7 @@ if TYPE_CHECKING:
 Advance = Callable[[int], None]
 MAX_SIMPLIFY_STEPS = 40  # doublings of the tolerance before giving up on max_vertices
 DECIMALS = 1  # vertices are written to 1/10 px
+PART_FRACTION = 0.1  # parts of a mask smaller than this share of its largest are left out
 
 
 @dataclass
@@ -295,10 +298,15 @@ def _model_regions(
     out: list[Region] = []
     for inst in instances:
         attributes = ((SOURCE_ATTRIBUTE, MODEL_SOURCE), (SCORE_ATTRIBUTE, f"{inst.score:.3f}"))
-        for ring in inst.polygon:
-            polygon = outline(ring, params.annotate, params.annotations.min_region_area)
-            if polygon is None:
-                continue
+        polygons = [
+            polygon
+            for ring in inst.polygon
+            if (polygon := outline(ring, params.annotate, params.annotations.min_region_area))
+        ]
+        largest = max((Region("", pts).area for pts in polygons), default=0.0)
+        for polygon in polygons:
+            if Region("", polygon).area < PART_FRACTION * largest:
+                continue  # a speck of the mask, not worth an annotator's click
             geom = shape_of(polygon)
             if geom is not None and any(iou(geom, t) >= params.annotate.overlap_iou for t in taken):
                 summary.overlapping += 1
