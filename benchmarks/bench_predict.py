@@ -47,7 +47,7 @@ from landslide.predict import TorchDetector, model_input, predict, read_photo
 
 OVERHEAD_GOAL, MEMORY_GOAL = 1.05, 1.15
 TILE, OVERLAP, INPUT = 1024, 128, 512
-console = Console()
+console = Console(width=None if sys.stdout.isatty() else 110)  # tables unwrapped in logs
 
 
 # --------------------------------------------------------------------------- 1. overhead

@@ -211,6 +211,18 @@ def test_bad_metadata_and_bad_images_are_refused(exported: dict[str, Any], tmp_p
         detector([torch.rand(1, 64, 64)])
 
 
+def test_check_images_are_read_as_predict_reads_photos(tmp_path: Path):
+    from landslide.export import read_images
+
+    (tmp_path / "notes.txt").write_text("not a photo")
+    with pytest.raises(ExportError, match="no readable photo"):
+        read_images(tmp_path, SIZE)
+    Image.new("L", (120, 80), 200).save(tmp_path / "grey.png")  # grey, another size
+    (image,) = read_images(tmp_path, SIZE)
+    assert image.shape == (3, 64, 64) and image.dtype == torch.float32
+    assert float(image.max()) == pytest.approx(200 / 255)
+
+
 # --------------------------------------------------------------------------- CLI
 
 

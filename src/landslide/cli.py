@@ -1001,7 +1001,7 @@ ModelOption = Annotated[
         "--model",
         "-m",
         help="model.pt, a model directory, an .onnx file, runs:/<run_id>/<path> or "
-        "models:/<name>@<alias> [models:/<predict.model_name>@<predict.alias>].",
+        "models:/<name>@<alias> (default: models:/<predict.model_name>@<predict.alias>).",
         show_default=False,
     ),
 ]

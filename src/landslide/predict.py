@@ -607,7 +607,8 @@ class PredictSummary:
     def summary_line(self) -> str:
         skipped = f", {len(self.skipped)} skipped" if self.skipped else ""
         return (
-            f"predict: {self.images} photos, {self.detected} with a landslide "
+            f"predict: {self.images} photo{'s' if self.images != 1 else ''}, "
+            f"{self.detected} with a landslide "
             f"(score >= {self.threshold:g}), {self.instances} instances{skipped}, "
             f"{self.seconds:.1f} s -> {self.out_dir}"
         )

@@ -183,8 +183,8 @@ def _stretch(ds: Any, bands: Sequence[int], p: PredictParams, warn: list[str]) -
     if high <= low:
         high = low + 1.0
     warn.append(
-        f"{'/'.join(sorted(dtypes))} pixels stretched to 8 bits between the "
-        f"{p.uint16_scale[0]:g}th and {p.uint16_scale[1]:g}th percentiles ({low:g} .. {high:g})"
+        f"{'/'.join(sorted(dtypes))} pixels stretched to 8 bits between percentiles "
+        f"{p.uint16_scale[0]:g} and {p.uint16_scale[1]:g} ({low:g} .. {high:g})"
     )
     return (low, high)
 

@@ -242,6 +242,11 @@ class Arrivals:
     last_version: str | None  # the data version of the last finished cycle
     min_new: int
     forced: bool = False
+    known: dict[str, str] = field(default_factory=dict)  # sha256 -> file of the last version
+
+    def is_new(self, name: str) -> bool:
+        """Not in the last data version, by content or by name (a copy of a known photo)."""
+        return self.ready.get(name) not in self.known or name not in self.known.values()
 
     @property
     def enough(self) -> bool:
@@ -301,7 +306,7 @@ def find_arrivals(params: Params, root: Path = Path("."), *, force: bool = False
         else:
             ready[name] = sha
     state = read_state(root / params.schedule.out_dir / STATE_NAME)
-    known = set(state.get("photos", {}))
+    known = {str(k): str(v) for k, v in state.get("photos", {}).items()}
     new = [name for name, sha in ready.items() if sha not in known]
     return Arrivals(
         ready=ready,
@@ -312,6 +317,7 @@ def find_arrivals(params: Params, root: Path = Path("."), *, force: bool = False
         last_version=state.get("data_version"),
         min_new=params.schedule.min_new_images,
         forced=force,
+        known=known,
     )
 
 
@@ -721,9 +727,8 @@ def validate_photos(cycle: Cycle, arrivals: Arrivals) -> str:
     if report.passed:
         return report.summary_line()
     source = {_prepared_name(name): name for name in arrivals.ready}
-    new = set(arrivals.new)
     failing = sorted({source.get(f.file, f.file) for f in report.failures if f.file})
-    cycle.failing_new = [name for name in failing if name in new]
+    cycle.failing_new = [name for name in failing if arrivals.is_new(name)]
     lines = [str(f) for f in report.failures[:5]]
     named = (
         f"new photos that fail: {', '.join(cycle.failing_new)}"
@@ -1086,7 +1091,17 @@ def write_state(cycle: Cycle) -> None:
 
 
 def prefill_waiting(cycle: Cycle, arrivals: Arrivals) -> str:
-    """Pre-outline photos waiting for a polygon with the champion (skipped when impossible)."""
+    """Pre-outline photos waiting for a polygon with the champion (skipped when impossible).
+
+    Only photos with no region at all are given to the model, so a photo is outlined once;
+    its model regions wait for review (`annotate.review`) before they count for training.
+    """
+    line = _prefill(cycle, arrivals)
+    cycle.notes.append(line)
+    return line
+
+
+def _prefill(cycle: Cycle, arrivals: Arrivals) -> str:
     if not cycle.schedule.prefill:
         return "prefill: off (schedule.prefill)"
     root, params = cycle.root, cycle.params
@@ -1097,9 +1112,11 @@ def prefill_waiting(cycle: Cycle, arrivals: Arrivals) -> str:
     except ImportError as exc:
         return f"prefill: skipped, not available ({exc})"
     outlined: set[str] = set()
+    listed: set[str] = set()
     if via.is_file():
         project = load_annotations(via, None, params, review=False)
         outlined = {im.file_name for im in project.images if im.regions}
+        listed = {im.file_name for im in project.images}
     targets = [name for name in arrivals.unannotated if name not in outlined]
     if not targets:
         return "prefill: no photo waits for a first outline"
@@ -1117,6 +1134,8 @@ def prefill_waiting(cycle: Cycle, arrivals: Arrivals) -> str:
             existing=via if via.is_file() else None,
             only=targets,
         )
+        keep = listed | set(targets)  # not every photo of the folder: only those outlined
+        ann = dataclasses.replace(ann, images=[im for im in ann.images if im.file_name in keep])
         write_project(ann, via, params, root / S.RAW_IMAGES)
     except LandslideError as exc:
         return f"prefill: skipped ({exc.render().splitlines()[0]})"
