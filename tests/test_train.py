@@ -331,7 +331,21 @@ def test_mlflow_run_has_every_loss_per_epoch(straight: dict[str, Any], tracking:
         history = tracking.get_metric_history(run.info.run_id, name)
         assert sorted(m.step for m in history) == [1, 2], name
     artifacts = {a.path for a in tracking.list_artifacts(run.info.run_id, "model")}
-    assert {"model/model.pt", "model/model.json", "model/losses.png"} <= artifacts
+    assert {"model/model.json", "model/losses.png"} <= artifacts
+    assert "model/model.pt" not in artifacts  # the weights travel once, in the pyfunc model
+
+
+def test_the_run_model_resolves_to_the_trained_weights(
+    straight: dict[str, Any], tracking: Any, tmp_path: Path
+) -> None:
+    import os
+
+    from landslide.serving import resolve_model
+
+    run_id = straight["result"].run_id
+    local = resolve_model(f"runs:/{run_id}/model", os.environ["MLFLOW_TRACKING_URI"], dst=tmp_path)
+    trained = straight["paths"].out_dir / "model.pt"
+    assert local.read_bytes() == trained.read_bytes()
 
 
 def test_resume_gives_the_same_weights_as_a_straight_run(

@@ -824,7 +824,11 @@ class _Tracker:
             return
         import mlflow
 
-        for name in ("model.pt", "model.json", "metrics.json", "losses.csv", "losses.png"):
+        # the weights travel once, inside the pyfunc model (hundreds of MB per run)
+        names = ["model.json", "metrics.json", "losses.csv", "losses.png"]
+        if info is None:
+            names.insert(0, "model.pt")
+        for name in names:
             if (out_dir / name).is_file():
                 mlflow.log_artifact(str(out_dir / name), artifact_path="model")
         if info is not None:  # the MLflow pyfunc model: runs:/<run_id>/model, registrable
