@@ -121,9 +121,10 @@ def augment_train(params: Params, set_name: str) -> str:
 
 @task(cache_key_fn=stage_cache("train@{backbone}-{set_name}"), persist_result=True)
 def train_model(params: Params, backbone: str, set_name: str) -> str:
-    from landslide.train import train
+    from landslide.train import LogProgress, run_name, train
 
-    return train(set_name, backbone, params).summary_line()
+    progress = LogProgress(get_run_logger().info, run_name(backbone, set_name))
+    return train(set_name, backbone, params, progress=progress).summary_line()
 
 
 @task(cache_key_fn=stage_cache("evaluate@{backbone}-{set_name}"), persist_result=True)

@@ -562,3 +562,20 @@ def test_optimizer_choice() -> None:
     adamw = make_optimizer(weights, TrainParams(optimizer="adamw", lr=3e-4, weight_decay=0.05))
     assert isinstance(adamw, torch.optim.AdamW)
     assert adamw.defaults["betas"] == (0.9, 0.999) and adamw.defaults["weight_decay"] == 0.05
+
+
+def test_log_progress_writes_one_line_per_epoch() -> None:
+    from landslide.train import LogProgress
+
+    lines: list[str] = []
+    progress = LogProgress(lines.append, "resnet50-setA")
+    progress.start(["device cpu"])
+    progress.epoch_start(1, 2, steps=3)
+    row = {k: 0.5 for k in ("train_total", "train_rpn_class", "train_rpn_bbox")}
+    row |= {k: 0.25 for k in ("train_mrcnn_class", "train_mrcnn_bbox", "train_mrcnn_mask")}
+    progress.epoch_end({"epoch": 1, "lr": 0.01, "train_seconds": 12.0, **row})
+    assert lines == [
+        "resnet50-setA: device cpu",
+        "resnet50-setA epoch 1/2: train total 0.500 (rpn_class 0.500, rpn_bbox 0.500, "
+        "mrcnn_class 0.250, mrcnn_bbox 0.250, mrcnn_mask 0.250), lr 0.01, 12 s",
+    ]

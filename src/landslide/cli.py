@@ -883,21 +883,9 @@ class _EpochBars:
         self.bar.stop()
         if self.task is not None:
             self.bar.remove_task(self.task)
-        val = (
-            f" | val total {row['val_total']:.3f} P {row['val_precision']:.2f} "
-            f"R {row['val_recall']:.2f} F1 {row['val_f1']:.2f}"
-            if "val_total" in row
-            else ""
-        )
-        console.print(
-            f"epoch {int(row['epoch'])}/{self.epochs}: train total {row['train_total']:.3f} "
-            f"(rpn_class {row['train_rpn_class']:.3f}, rpn_bbox {row['train_rpn_bbox']:.3f}, "
-            f"mrcnn_class {row['train_mrcnn_class']:.3f}, mrcnn_bbox "
-            f"{row['train_mrcnn_bbox']:.3f}, mrcnn_mask {row['train_mrcnn_mask']:.3f}){val}, "
-            f"lr {row['lr']:.2g}, {row['train_seconds']:.0f} s",
-            markup=False,
-            soft_wrap=True,
-        )
+        from landslide.train import epoch_line
+
+        console.print(epoch_line(row, self.epochs), markup=False, soft_wrap=True)
 
 
 # ---------------------------------------------------------------------------- evaluate

@@ -47,7 +47,7 @@ import random
 import shutil
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -143,6 +143,40 @@ class TrainProgress:
 
     def epoch_end(self, row: dict[str, float]) -> None:
         pass
+
+
+def epoch_line(row: dict[str, float], epochs: int) -> str:
+    """The one-line summary of an epoch: the study's loss names, val metrics, lr, time."""
+    val = (
+        f" | val total {row['val_total']:.3f} P {row['val_precision']:.2f} "
+        f"R {row['val_recall']:.2f} F1 {row['val_f1']:.2f}"
+        if "val_total" in row
+        else ""
+    )
+    return (
+        f"epoch {int(row['epoch'])}/{epochs}: train total {row['train_total']:.3f} "
+        f"(rpn_class {row['train_rpn_class']:.3f}, rpn_bbox {row['train_rpn_bbox']:.3f}, "
+        f"mrcnn_class {row['train_mrcnn_class']:.3f}, mrcnn_bbox "
+        f"{row['train_mrcnn_bbox']:.3f}, mrcnn_mask {row['train_mrcnn_mask']:.3f}){val}, "
+        f"lr {row['lr']:.2g}, {row['train_seconds']:.0f} s"
+    )
+
+
+class LogProgress(TrainProgress):
+    """One log line per epoch, for drivers without a terminal of their own (Prefect)."""
+
+    def __init__(self, log: Callable[[str], Any], name: str) -> None:
+        self.log, self.name, self.epochs = log, name, 0
+
+    def start(self, lines: Sequence[str]) -> None:
+        for line in lines:
+            self.log(f"{self.name}: {line}")
+
+    def epoch_start(self, epoch: int, epochs: int, steps: int) -> None:
+        self.epochs = epochs
+
+    def epoch_end(self, row: dict[str, float]) -> None:
+        self.log(f"{self.name} {epoch_line(row, self.epochs)}")
 
 
 @dataclass
