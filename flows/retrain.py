@@ -17,6 +17,8 @@ from a killed cycle is broken), and, when served, the deployment's concurrency l
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -148,21 +150,108 @@ def retrain(params_file: str | None = None, force: bool = False) -> Any:
 def serve(cron: str, params_file: str | None = None, name: str = DEPLOYMENT) -> None:
     """Serve the flow on `cron` from this process (one machine); blocks until stopped.
 
-    The deployment allows one run at a time; a run scheduled while another is running
-    is cancelled (the lock file refuses it too).
+    Schedules need a Prefect server: the one of PREFECT_API_URL, else a local server that
+    this process starts (and stops on exit). The deployment allows one run at a time; a
+    run scheduled while another is running is cancelled (the lock file refuses it too).
     """
+    import sys
+    import types
+
     from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
 
-    retrain.serve(
-        name=name,
-        cron=cron,
-        parameters={"params_file": params_file},
-        global_limit=ConcurrencyLimitConfig(
-            limit=1, collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW
-        ),
-        limit=1,
-        description="Retrain the landslide detector on new photos; promote it if it is better.",
-    )
+    if retrain.__module__ not in sys.modules:  # loaded by path (`landslide schedule`): Prefect
+        stub = types.ModuleType(retrain.__module__)  # finds the entrypoint file by module
+        stub.__file__ = __file__
+        sys.modules[retrain.__module__] = stub
+    _warn_if_the_scheduler_cannot_work()
+    with prefect_api():
+        retrain.serve(
+            name=name,
+            cron=cron,
+            parameters={"params_file": params_file},
+            global_limit=ConcurrencyLimitConfig(
+                limit=1, collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW
+            ),
+            limit=1,
+            description="Retrain the landslide detector on new photos; promote it if better.",
+        )
+
+
+def _warn_if_the_scheduler_cannot_work() -> None:
+    """Prefect 3.8's scheduler service fails on SQLAlchemy 2.1 ("Can't evaluate bulk DML
+    statement"): the deployment is served but no scheduled run is ever created."""
+    from importlib.metadata import version
+
+    major, minor = (int(x) for x in version("sqlalchemy").split(".")[:2])
+    if (major, minor) >= (2, 1) and version("prefect").startswith("3."):
+        print(
+            f"warning: SQLAlchemy {version('sqlalchemy')} is installed; Prefect "
+            f"{version('prefect')}'s scheduler fails with it and creates no scheduled run: "
+            "install SQLAlchemy<2.1 where the Prefect server runs",
+            flush=True,
+        )
+
+
+@contextmanager
+def prefect_api(timeout_s: float = 180.0) -> Iterator[str]:
+    """PREFECT_API_URL, else a Prefect server started here for as long as the block runs.
+
+    Prefect's temporary API (what `landslide flow run` uses) has no scheduler, so a
+    served deployment would never run on its own.
+    """
+    import shutil
+    import socket
+    import subprocess
+    import sys
+    import tempfile
+    import time
+    import urllib.request
+
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from landslide.errors import RetrainError
+
+    configured = PREFECT_API_URL.value()
+    if configured:
+        yield configured
+        return
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/api"
+    prefect = shutil.which("prefect", path=str(Path(sys.executable).parent)) or "prefect"
+    command = [prefect, "server", "start", "--host", "127.0.0.1", "--port", str(port)]
+    with tempfile.TemporaryFile() as log:
+        server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + timeout_s
+            while True:
+                try:
+                    with urllib.request.urlopen(f"{url}/health", timeout=5):
+                        break
+                except OSError:
+                    if server.poll() is not None or time.monotonic() > deadline:
+                        log.seek(0)
+                        tail = log.read().decode(errors="replace").strip().splitlines()[-3:]
+                        raise RetrainError(
+                            "could not start a local Prefect server: " + " | ".join(tail),
+                            hint="start one (`prefect server start`) and set PREFECT_API_URL",
+                        ) from None
+                    time.sleep(1)
+            print(
+                f"schedule: started a Prefect server on {url.removesuffix('/api')} (UI); "
+                "it stops with this command",
+                flush=True,
+            )
+            with temporary_settings({PREFECT_API_URL: url}):
+                yield url
+        finally:
+            server.terminate()
+            try:
+                server.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
 
 
 if __name__ == "__main__":

@@ -42,7 +42,7 @@ NAME = "landslide-maskrcnn"
 LANDSLIDE_LOGIT = "roi_heads.box_predictor.cls_score.bias"  # index 1: landslide
 
 # tests/test_pipeline.py's tiny profile, lighter still: no augmented copies, every
-# class's detections kept (20 proposals x 4 classes < 100), no plots of overlays.
+# class's detections kept (10 proposals x 4 classes < 50), no overlays.
 TINY: dict[str, Any] = {
     "extends": str(REPO / "params.demo.yaml"),
     "sample": {"n": 16, "min_side": 64, "max_side": 96},
@@ -54,8 +54,8 @@ TINY: dict[str, Any] = {
         "epochs": 1,
         "batch_size": 4,
         "rpn_pre_nms_top_n_test": 100,
-        "rpn_post_nms_top_n_test": 20,
-        "box_detections_per_img": 100,
+        "rpn_post_nms_top_n_test": 10,
+        "box_detections_per_img": 50,
     },
     "evaluate": {"overlays": 0, "threshold": 0.1, "calibrate": False},
     "schedule": {"backbones": ["resnet50"], "min_new_images": 4, "floor": 0.5},

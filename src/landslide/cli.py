@@ -1094,7 +1094,7 @@ def predict_raster_cmd(
 
 model_app = typer.Typer(
     cls=_Group,
-    help="The MLflow model registry: register a training run's model under an alias.",
+    help="The MLflow model registry: register a training run's model, the champion history.",
     no_args_is_help=True,
 )
 
@@ -1357,6 +1357,25 @@ def retrain_cmd(
             markup=False,
             soft_wrap=True,
         )
+    metric = summary["rule"]["metric"]
+    for model in [summary.get("champion"), *summary.get("challengers", [])]:
+        scores = [
+            f"{which} test ({m['images']} photos) {metric} {_score(m, metric)}, "
+            f"recall {_score(m, 'recall')}"
+            for which in ("fixed", "new")
+            if (m := (model or {}).get(which))
+        ]
+        if scores:
+            out.print(f"  {model['label']}: {'; '.join(scores)}", markup=False, soft_wrap=True)
+    if summary.get("decision") not in (None, "nothing to do"):
+        params = load_params(params_file)
+        where = params.schedule.out_dir / "cycles" / str(summary["cycle"]) / "comparison.md"
+        out.print(f"comparison: {where}", markup=False, soft_wrap=True)
+
+
+def _score(metrics: dict[str, Any], name: str) -> str:
+    value = metrics.get(name)
+    return "n/a" if value is None else f"{value:.3f}"
 
 
 @app.command("schedule")

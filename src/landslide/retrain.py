@@ -254,7 +254,7 @@ class Arrivals:
 
     def summary_line(self) -> str:
         since = f"since data version {self.last_version}" if self.last_version else "(no cycle yet)"
-        line = f"arrivals: {len(self.new)} new photos {since}, {len(self.ready)} ready"
+        line = f"arrivals: {_count(len(self.new), 'new photo')} {since}, {len(self.ready)} ready"
         if self.waiting:
             line += f", {len(self.waiting)} waiting for a person (left out)"
         if self.rejected:
@@ -262,10 +262,11 @@ class Arrivals:
         return line
 
     def nothing_to_do(self) -> str:
+        """Why there is nothing to do (the cycle's reason)."""
         if not self.ready:
-            return "nothing to do: no curated and annotated photo yet"
+            return "no curated and annotated photo yet"
         return (
-            f"nothing to do: {len(self.new)} new photos, fewer than "
+            f"{_count(len(self.new), 'new photo')}, fewer than "
             f"schedule.min_new_images ({self.min_new})"
         )
 
@@ -279,6 +280,10 @@ class Arrivals:
             "min_new_images": self.min_new,
             "forced": self.forced,
         }
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
 def find_arrivals(params: Params, root: Path = Path("."), *, force: bool = False) -> Arrivals:
@@ -364,15 +369,17 @@ def decide(
 ) -> Verdict:
     """Promote the challenger or not, from both models' metrics on the same test set.
 
-    Undefined values (JSON null) count as 0. The challenger must reach `p.floor`; with a
-    champion it must also beat it by `p.min_margin` (a tie never promotes, whatever the
-    margin) and keep its recall within `p.recall_tolerance` of the champion's.
+    Undefined values (JSON null) count as 0. With a champion the challenger must beat it by
+    `p.min_margin` (a tie never promotes, whatever the margin) and keep its recall within
+    `p.recall_tolerance` of the champion's; it must always reach `p.floor` (what lets the
+    first challenger in). The reason names the first rule that fails.
     """
     name = p.promotion_metric
     value = metric_value(challenger, name) or 0.0
-    if value + EPS < p.floor:
-        return Verdict(False, f"{name} {value:.3f} is below the floor {p.floor:g}")
+    below_floor = Verdict(False, f"{name} {value:.3f} is below the floor {p.floor:g}")
     if champion is None:
+        if value + EPS < p.floor:
+            return below_floor
         return Verdict(True, f"no champion yet; {name} {value:.3f} reaches the floor {p.floor:g}")
     best = metric_value(champion, name) or 0.0
     gain = value - best
@@ -391,6 +398,8 @@ def decide(
             f"{name} {value:.3f} beats {best:.3f}, but recall drops from "
             f"{champion_recall:.3f} to {recall:.3f} (tolerance {p.recall_tolerance:g})",
         )
+    if value + EPS < p.floor:
+        return below_floor
     return Verdict(
         True,
         f"{name} {value:.3f} beats the champion's {best:.3f} by {gain:.3f} "
