@@ -266,12 +266,26 @@ def _task_states(state: Any) -> dict[str, str]:
 # ---------------------------------------------------------------------------- dvc repro
 
 
+def _env(**extra: str) -> dict[str, str]:
+    """This environment with the venv's scripts first on PATH (the `landslide` command)."""
+    path = f"{Path(sys.executable).parent}:{os.environ['PATH']}"
+    return {**os.environ, "DVC_NO_ANALYTICS": "1", "PATH": path, **extra}
+
+
+def _git_dvc_project(root: Path) -> Path:
+    project = make_project(root)
+    for cmd in (
+        ["git", "init", "-q"],
+        ["git", "config", "user.email", "t@t"],
+        ["git", "config", "user.name", "t"],
+    ):
+        subprocess.run(cmd, cwd=project, check=True)
+    assert _dvc(project, "init", "-q").returncode == 0
+    return project
+
+
 def _dvc(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {
-        **os.environ,
-        "DVC_NO_ANALYTICS": "1",
-        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
-    }
+    env = _env()
     return subprocess.run(
         [sys.executable, "-m", "dvc", *args],
         cwd=project,
@@ -286,14 +300,7 @@ def _dvc(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
 def test_dvc_repro_reproduces_and_skips(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, prefect_server: None, mlflow_store: str
 ) -> None:
-    project = make_project(tmp_path / "dvc")
-    for cmd in (
-        ["git", "init", "-q"],
-        ["git", "config", "user.email", "t@t"],
-        ["git", "config", "user.name", "t"],
-    ):
-        subprocess.run(cmd, cwd=project, check=True)
-    assert _dvc(project, "init", "-q").returncode == 0
+    project = _git_dvc_project(tmp_path / "dvc")
     first = _dvc(project, "repro")
     assert first.returncode == 0, first.stdout + first.stderr
     for path in DATA_OUTPUTS + MODEL_OUTPUTS:
@@ -324,18 +331,6 @@ def test_dvc_repro_reproduces_and_skips(
     assert digests(flow_project, DATA_OUTPUTS) == digests(project, DATA_OUTPUTS)
 
 
-def _git_dvc_project(root: Path) -> Path:
-    project = make_project(root)
-    for cmd in (
-        ["git", "init", "-q"],
-        ["git", "config", "user.email", "t@t"],
-        ["git", "config", "user.name", "t"],
-    ):
-        subprocess.run(cmd, cwd=project, check=True)
-    assert _dvc(project, "init", "-q").returncode == 0
-    return project
-
-
 @pytest.mark.slow
 def test_dvc_repro_after_sigkill_mid_training_finishes_cleanly(
     tmp_path: Path, mlflow_store: str
@@ -343,12 +338,7 @@ def test_dvc_repro_after_sigkill_mid_training_finishes_cleanly(
     """kill -9 of `dvc repro` while a model trains: the next `dvc repro` completes, and
     nothing half-written is left behind or trusted."""
     project = _git_dvc_project(tmp_path / "killed")
-    env = {
-        **os.environ,
-        "DVC_NO_ANALYTICS": "1",
-        "PYTHONUNBUFFERED": "1",
-        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
-    }
+    env = _env(PYTHONUNBUFFERED="1")
     log = tmp_path / "first.log"
     with log.open("w") as sink:
         proc = subprocess.Popen(
@@ -385,12 +375,7 @@ def test_dvc_repro_after_sigkill_mid_training_finishes_cleanly(
 
 
 def _cli(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {
-        **os.environ,
-        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
-        "PREFECT_HOME": str(project / ".prefect"),
-        "COLUMNS": "200",
-    }
+    env = _env(PREFECT_HOME=str(project / ".prefect"), COLUMNS="200")
     env.pop("PREFECT_API_URL", None)  # the CLI starts its own temporary API
     return subprocess.run(
         [sys.executable, "-m", "landslide", *args],
