@@ -28,7 +28,7 @@ from landslide.evaluate import (
     sweep_rows,
     sweep_thresholds,
 )
-from landslide.metrics import image_level, image_level_defined
+from landslide.metrics import image_level
 from landslide.model import ModelInfo
 from landslide.params import CLASSES, Params
 
@@ -162,7 +162,7 @@ OUTPUTS = [
 
 
 def test_all_negatives_without_detections() -> None:
-    m, warnings = image_level_defined([0.0, 0.0, 0.0], [False, False, False], 0.8)
+    m, warnings = image_level([0.0, 0.0, 0.0], [False, False, False], 0.8)
     assert (m["tp"], m["tn"], m["fp"], m["fn"]) == (0, 3, 0, 0)
     assert m["accuracy"] == 1.0
     assert m["precision"] is None and m["recall"] is None and m["f1"] is None
@@ -172,7 +172,7 @@ def test_all_negatives_without_detections() -> None:
 
 
 def test_no_detections_on_a_mixed_set() -> None:
-    m, warnings = image_level_defined([0.0] * 4, [True, True, False, False], 0.8)
+    m, warnings = image_level([0.0] * 4, [True, True, False, False], 0.8)
     assert (m["tp"], m["tn"], m["fp"], m["fn"]) == (0, 2, 0, 2)
     assert m["precision"] is None  # nothing predicted landslide
     assert m["recall"] == 0.0 and m["f1"] == 0.0
@@ -186,7 +186,7 @@ def test_no_detections_on_a_mixed_set() -> None:
 
 
 def test_all_correct() -> None:
-    m, warnings = image_level_defined([0.9, 0.95, 0.1, 0.0], [True, True, False, False], 0.8)
+    m, warnings = image_level([0.9, 0.95, 0.1, 0.0], [True, True, False, False], 0.8)
     assert (m["tp"], m["tn"], m["fp"], m["fn"]) == (2, 2, 0, 0)
     for key in ("accuracy", "precision", "recall", "f1"):
         assert m[key] == 1.0
@@ -196,7 +196,7 @@ def test_all_correct() -> None:
 
 
 def test_one_of_each_outcome() -> None:
-    m, warnings = image_level_defined([0.9, 0.5, 0.85, 0.2], [True, True, False, False], 0.8)
+    m, warnings = image_level([0.9, 0.5, 0.85, 0.2], [True, True, False, False], 0.8)
     assert (m["tp"], m["tn"], m["fp"], m["fn"]) == (1, 1, 1, 1)
     for key in ("accuracy", "precision", "recall", "f1"):
         assert m[key] == 0.5
@@ -209,7 +209,7 @@ def test_uneven_counts_by_hand() -> None:
     # 3 TP, 2 FN, 1 FP, 4 TN
     scores = [0.9, 0.9, 0.9, 0.1, 0.1, 0.9, 0.1, 0.1, 0.1, 0.1]
     truths = [True] * 5 + [False] * 5
-    m, _ = image_level_defined(scores, truths, 0.8)
+    m, _ = image_level(scores, truths, 0.8)
     assert (m["tp"], m["tn"], m["fp"], m["fn"]) == (3, 4, 1, 2)
     assert m["accuracy"] == pytest.approx(7 / 10)
     assert m["precision"] == pytest.approx(3 / 4)
@@ -218,23 +218,20 @@ def test_uneven_counts_by_hand() -> None:
     assert m["non_landslide_precision"] == pytest.approx(4 / 6)
     assert m["non_landslide_recall"] == pytest.approx(4 / 5)
     assert m["non_landslide_f1"] == pytest.approx(8 / 11)
-    # where everything is defined, the values are those of the training stage's image_level
-    plain = image_level(scores, truths, 0.8)
-    assert all(m[k] == pytest.approx(v) for k, v in plain.items())
 
 
 def test_threshold_is_inclusive() -> None:
-    m, _ = image_level_defined([0.8, 0.79999], [True, True], 0.8)
+    m, _ = image_level([0.8, 0.79999], [True, True], 0.8)
     assert (m["tp"], m["fn"]) == (1, 1)
 
 
 def test_zero_divisions_on_no_images() -> None:
-    m, warnings = image_level_defined([], [], 0.8)
+    m, warnings = image_level([], [], 0.8)
     assert m["accuracy"] is None
     assert all(m[k] is None for k in m if "precision" in k or "recall" in k or "f1" in k)
     assert "accuracy undefined: no images" in warnings
     with pytest.raises(ValueError, match="2 scores but 1 truths"):
-        image_level_defined([0.1, 0.2], [True], 0.8)
+        image_level([0.1, 0.2], [True], 0.8)
 
 
 def test_undefined_values_are_json_null_in_metrics(tmp_path: Path, monkeypatch) -> None:

@@ -23,13 +23,13 @@ from landslide.cli import app
 from landslide.data import DetectionDataset, collate_fn, dataset_dicts
 from landslide.engine import (
     LOSS_KEYS,
-    best_scores,
     lr_lambda,
     study_names,
     train_one_epoch,
     validation_losses,
 )
 from landslide.errors import TrainError
+from landslide.inference import best_score
 from landslide.metrics import image_level
 from landslide.model import build_model, load_model
 from landslide.params import AugmentParams, Params, TrainParams
@@ -218,7 +218,9 @@ def test_lr_warms_up_then_follows_the_schedule():
 
 
 def test_image_level_metrics_exact_numbers_and_zero_divisions():
-    m = image_level([0.95, 0.85, 0.5, 0.9, 0.1, 0.0], [True, True, True, False, False, False], 0.8)
+    m, _ = image_level(
+        [0.95, 0.85, 0.5, 0.9, 0.1, 0.0], [True, True, True, False, False, False], 0.8
+    )
     assert (m["tp"], m["fn"], m["fp"], m["tn"]) == (2, 1, 1, 2)
     assert m["precision"] == pytest.approx(2 / 3)
     assert m["recall"] == pytest.approx(2 / 3)
@@ -226,19 +228,21 @@ def test_image_level_metrics_exact_numbers_and_zero_divisions():
     assert m["accuracy"] == pytest.approx(4 / 6)
     assert m["non_landslide_precision"] == pytest.approx(2 / 3)  # tn / (tn + fn)
     assert m["non_landslide_recall"] == pytest.approx(2 / 3)  # tn / (tn + fp)
-    none = image_level([0.1, 0.2], [False, False], 0.8)
-    assert none["precision"] == none["recall"] == none["f1"] == 0.0
+    # one definition with evaluate: an undefined ratio is None, not 0.0
+    none, warnings = image_level([0.1, 0.2], [False, False], 0.8)
+    assert none["precision"] is none["recall"] is none["f1"] is None
     assert none["accuracy"] == 1.0 and none["non_landslide_f1"] == 1.0
-    assert image_level([], [], 0.8)["accuracy"] == 0.0
-    assert image_level([0.8], [True], 0.8)["tp"] == 1  # the threshold counts as detected
+    assert any("precision undefined" in w for w in warnings)
+    assert image_level([], [], 0.8)[0]["accuracy"] is None
+    assert image_level([0.8], [True], 0.8)[0]["tp"] == 1  # the threshold counts as detected
 
 
-def test_best_scores_takes_the_landslide_class_only():
+def test_best_score_takes_the_landslide_class_only():
     outputs = [
         {"scores": torch.tensor([0.9, 0.7]), "labels": torch.tensor([2, 1])},
         {"scores": torch.tensor([]), "labels": torch.tensor([], dtype=torch.int64)},
     ]
-    assert best_scores(outputs, 1) == pytest.approx([0.7, 0.0])
+    assert [best_score(o, 1) for o in outputs] == pytest.approx([0.7, 0.0])
 
 
 class _NanModel(torch.nn.Module):

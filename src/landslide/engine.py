@@ -1,9 +1,11 @@
-"""The training and inference loops (the shape of torchvision's references/detection/engine.py).
+"""The training loop (the shape of torchvision's references/detection/engine.py).
 
     losses = train_one_epoch(model, optimizer, loader, device, epoch,
                              scaler=scaler, lr_scheduler=sched, grad_clip=10.0)
     val = validation_losses(model, val_loader, device)
-    outputs = predict(model, val_loader, device)        # [(image_id, {boxes, labels, ...})]
+
+Inference (eval outputs, the image-level decision) is `landslide.inference`'s, shared
+with evaluate and predict.
 
 Losses carry the study's names (matterport's Mask R-CNN): `total`, `rpn_class`
 (torchvision's loss_objectness), `rpn_bbox` (loss_rpn_box_reg), `mrcnn_class`
@@ -22,7 +24,6 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -198,29 +199,3 @@ def validation_losses(
     return dict(zip(LOSS_KEYS, (sums / max(1, steps)).tolist(), strict=True))
 
 
-@torch.no_grad()
-def predict(
-    model: nn.Module, loader: Iterable[Batch], device: torch.device
-) -> list[tuple[int, dict[str, torch.Tensor]]]:
-    """`(image_id, outputs)` for every image; outputs (boxes, labels, scores, masks) on CPU."""
-    was_training = model.training
-    model.eval()
-    out: list[tuple[int, dict[str, torch.Tensor]]] = []
-    try:
-        for images, targets in loader:
-            outputs = model([im.to(device) for im in images])
-            for target, output in zip(targets, outputs, strict=True):
-                image_id = int(target["image_id"]) if "image_id" in target else len(out)
-                out.append((image_id, {k: v.cpu() for k, v in output.items()}))
-    finally:
-        model.train(was_training)
-    return out
-
-
-def best_scores(outputs: Iterable[dict[str, Any]], label: int) -> list[float]:
-    """Per image, the highest score of a detection of class `label` (0.0 when none)."""
-    scores = []
-    for output in outputs:
-        mine = output["scores"][output["labels"] == label]
-        scores.append(float(mine.max()) if len(mine) else 0.0)
-    return scores

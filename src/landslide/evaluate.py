@@ -42,12 +42,22 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import torch
 
 from landslide.errors import EvaluateError
+from landslide.inference import (
+    LANDSLIDE,
+    Evaluator,
+    TorchDetector,
+    at_threshold,
+    best_score,
+    inference_on_dataset,
+    is_detected,
+    landslide_label,
+)
 from landslide.io import (
     atomic_open,
     remove_stale_temps,
@@ -56,14 +66,21 @@ from landslide.io import (
     write_json,
     write_text,
 )
-from landslide.metrics import image_level_defined
+from landslide.metrics import (
+    PR_COLUMNS,
+    SWEEP_COLUMNS,
+    ImageLevelEvaluator,
+    best_threshold,
+    image_level,
+    outcome,
+    pr_points,
+    sweep_rows,
+    sweep_thresholds,
+)
 from landslide.params import MlflowParams, Params
 
-LANDSLIDE = "landslide"
 OUTCOMES = ("TP", "TN", "FP", "FN")
 FRAME_COLUMNS = ("image", "ground_truth", "confidence", "prediction", "outcome", "instances")
-SWEEP_COLUMNS = ("threshold", "precision", "recall", "f1", "accuracy")
-PR_COLUMNS = ("threshold", "precision", "recall", "f1")
 AP_KEYS = ("AP", "AP50", "AP75")
 OUTCOME_COLOURS = {
     "TP": (0, 190, 0),
@@ -71,6 +88,7 @@ OUTCOME_COLOURS = {
     "FN": (255, 140, 0),
     "TN": (150, 150, 150),
 }
+FAINT_LABEL = (120, 120, 120)  # the label background of detections below the threshold
 CLASS_COLOURS = [(255, 80, 20), (0, 150, 130), (30, 110, 255), (200, 60, 200), (240, 220, 0)]
 
 Advance = Callable[[int], None]
@@ -79,138 +97,10 @@ Advance = Callable[[int], None]
 # --------------------------------------------------------------------------- evaluators
 
 
-class Evaluator(Protocol):
-    """detectron2's evaluator interface: what the inference loop feeds."""
-
-    def reset(self) -> None: ...
-
-    def process(self, inputs: Sequence[Mapping[str, Any]], outputs: Sequence[Mapping]) -> None: ...
-
-    def evaluate(self) -> dict[str, Any]: ...
-
-
 # inputs: one dict per image, as `inference_on_dataset` builds them:
 #   image_id (the test JSON's id), file_name (as in the JSON), has_landslide (bool),
 #   target (DetectionDataset's: masks, labels, boxes), image (float 3 x H x W in [0, 1])
 # outputs: torchvision's Mask R-CNN outputs (boxes, labels, scores, masks N x 1 x H x W)
-
-
-def _landslide_scores(output: Mapping[str, Any], landslide_id: int) -> list[float]:
-    scores = output["scores"][output["labels"] == landslide_id]
-    return sorted((float(s) for s in scores), reverse=True)
-
-
-def outcome(truth: bool, predicted: bool) -> str:
-    if truth:
-        return "TP" if predicted else "FN"
-    return "FP" if predicted else "TN"
-
-
-class ImageLevelEvaluator:
-    """The study's image-level decision at `threshold`, its sweep and the per-frame table."""
-
-    def __init__(
-        self,
-        landslide_id: int,
-        threshold: float = 0.8,
-        sweep: tuple[float, float, float] = (0.05, 0.95, 0.05),
-    ) -> None:
-        self.landslide_id = landslide_id
-        self.threshold = threshold
-        self.sweep = sweep
-        self.reset()
-
-    def reset(self) -> None:
-        self._images: list[str] = []
-        self._truths: list[bool] = []
-        self._scores: list[list[float]] = []  # landslide detection scores, best first
-
-    def process(self, inputs: Sequence[Mapping[str, Any]], outputs: Sequence[Mapping]) -> None:
-        for inp, out in zip(inputs, outputs, strict=True):
-            self._images.append(str(inp["file_name"]))
-            self._truths.append(bool(inp["has_landslide"]))
-            self._scores.append(_landslide_scores(out, self.landslide_id))
-
-    @property
-    def best(self) -> list[float]:
-        return [s[0] if s else 0.0 for s in self._scores]
-
-    @property
-    def truths(self) -> list[bool]:
-        return list(self._truths)
-
-    def evaluate(self) -> dict[str, Any]:
-        metrics, warnings = image_level_defined(self.best, self._truths, self.threshold)
-        sweep = sweep_rows(self.best, self._truths, sweep_thresholds(*self.sweep))
-        best = best_threshold(sweep, self.threshold)
-        if best is None and sweep:
-            warnings.append("best threshold undefined: F1 is undefined at every swept threshold")
-        return {
-            "metrics": metrics,
-            "sweep": sweep,
-            "best": best,
-            "pr": pr_points(self.best, self._truths),
-            "frames": self.frames(),
-            "warnings": warnings,
-        }
-
-    def frames(self) -> list[dict[str, Any]]:
-        """Tables IV and V: one row per photo, in the order processed."""
-        rows = []
-        for image, truth, scores in zip(self._images, self._truths, self._scores, strict=True):
-            best = scores[0] if scores else 0.0
-            predicted = best >= self.threshold
-            rows.append(
-                {
-                    "image": image,
-                    "ground_truth": "landslide" if truth else "non_landslide",
-                    "confidence": round(best, 4),
-                    "prediction": "landslide" if predicted else "non_landslide",
-                    "outcome": outcome(truth, predicted),
-                    "instances": sum(1 for s in scores if s >= self.threshold),
-                }
-            )
-        return rows
-
-
-def sweep_thresholds(start: float, stop: float, step: float) -> list[float]:
-    """start, start + step, ... up to stop inclusive, rounded (no 0.30000000000000004)."""
-    if step <= 0 or stop < start:
-        return []
-    n = math.floor((stop - start) / step + 1e-9) + 1
-    return [round(start + i * step, 6) for i in range(n)]
-
-
-def sweep_rows(
-    best: Sequence[float], truths: Sequence[bool], thresholds: Iterable[float]
-) -> list[dict[str, float | None]]:
-    rows = []
-    for t in thresholds:
-        m, _ = image_level_defined(best, truths, t)
-        rows.append({k: (t if k == "threshold" else m[k]) for k in SWEEP_COLUMNS})
-    return rows
-
-
-def best_threshold(
-    rows: Sequence[Mapping[str, float | None]], headline: float
-) -> dict[str, float] | None:
-    """The swept threshold with the highest F1; ties go to the one nearest the headline."""
-    defined = [r for r in rows if r["f1"] is not None]
-    if not defined:
-        return None
-    top = max(r["f1"] for r in defined)  # type: ignore[type-var]
-    tied = [r for r in defined if r["f1"] == top]
-    pick = min(tied, key=lambda r: (abs(r["threshold"] - headline), -r["threshold"]))  # type: ignore[operator]
-    return {k: pick[k] for k in SWEEP_COLUMNS}  # type: ignore[misc]
-
-
-def pr_points(best: Sequence[float], truths: Sequence[bool]) -> list[dict[str, float | None]]:
-    """Precision and recall with each distinct best score (> 0) as the threshold, high first."""
-    points = []
-    for t in sorted({s for s in best if s > 0}, reverse=True):
-        m, _ = image_level_defined(best, truths, t)
-        points.append({"threshold": round(t, 6), **{k: m[k] for k in PR_COLUMNS[1:]}})
-    return points
 
 
 class CocoEvaluator:
@@ -350,7 +240,8 @@ class PixelEvaluator:
             gt_masks = target["masks"][target["labels"] == self.landslide_id].bool()
             height, width = target["masks"].shape[-2:]
             truth = gt_masks.any(0) if len(gt_masks) else torch.zeros(height, width, dtype=bool)
-            keep = (out["labels"] == self.landslide_id) & (out["scores"] >= self.threshold)
+            counted = at_threshold(out["scores"], self.threshold)
+            keep = (out["labels"] == self.landslide_id) & counted
             masks = out["masks"][keep][:, 0] >= self.mask_threshold
             pred = masks.any(0).cpu() if len(masks) else torch.zeros_like(truth)
             self.intersection += int((pred & truth).sum())
@@ -378,7 +269,15 @@ class PixelEvaluator:
 
 
 class OverlayWriter:
-    """The first `limit` photos drawn with their detections (>= threshold), framed by outcome."""
+    """The first `limit` photos drawn with their detections, framed by the decision.
+
+    Detections at or above `threshold` (the ones that count) are drawn solid: mask, box
+    and a label with class and score on the class colour. Those between `min_score` and
+    the threshold (listed in predict's JSON, not counted) are drawn faint: a light mask, a
+    thin box and the label on grey. The frame says the image-level decision: against the
+    truth when the input has one (TP green, FP red, FN orange, TN grey), else green when a
+    landslide is detected and grey when not.
+    """
 
     def __init__(
         self,
@@ -387,13 +286,15 @@ class OverlayWriter:
         classes: Sequence[str],
         threshold: float = 0.8,
         mask_threshold: float = 0.5,
+        min_score: float | None = None,
     ) -> None:
         self.out_dir = Path(out_dir)
         self.limit = limit
         self.classes = list(classes)
         self.threshold = threshold
+        self.min_score = threshold if min_score is None else min_score
         self.mask_threshold = mask_threshold
-        self.landslide_id = self.classes.index(LANDSLIDE) + 1
+        self.landslide_id = landslide_label(self.classes)
         self.reset()
 
     def reset(self) -> None:
@@ -410,44 +311,27 @@ class OverlayWriter:
             write_bytes(path, self.draw(inp, out))
             self.written.append(path)
 
-    def draw(self, inp: Mapping[str, Any], out: Mapping[str, Any]) -> bytes:
+    def draw(
+        self, inp: Mapping[str, Any], out: Mapping[str, Any], detected: bool | None = None
+    ) -> bytes:
+        """JPEG bytes of `inp["image"]` with `out` drawn; `detected` defaults to the rule's."""
         from PIL import Image
-        from torchvision.utils import draw_bounding_boxes, draw_segmentation_masks
 
         image = inp["image"]
         if image.dtype != torch.uint8:
             image = (image.clamp(0, 1) * 255).round().to(torch.uint8)
         image = image.cpu()
-        keep = out["scores"] >= self.threshold
-        labels = out["labels"][keep].cpu().tolist()
-        scores = out["scores"][keep].cpu().tolist()
-        colours = [CLASS_COLOURS[(label - 1) % len(CLASS_COLOURS)] for label in labels]
-        if labels and "masks" in out:
-            masks = (out["masks"][keep][:, 0] >= self.mask_threshold).cpu()
-            image = draw_segmentation_masks(image, masks, alpha=0.4, colors=colours)
-        if labels:
-            names = [
-                f"{self.classes[label - 1] if 0 < label <= len(self.classes) else label} {s:.2f}"
-                for label, s in zip(labels, scores, strict=True)
-            ]
-            image = draw_bounding_boxes(
-                image,
-                out["boxes"][keep].cpu(),
-                labels=names,
-                colors=colours,
-                width=2,
-                fill_labels=True,  # white text on the class colour: readable on any photo
-                label_colors=(255, 255, 255),
-                label_background_colors=colours,
-            )
-        best = max(
-            (s for s, lab in zip(scores, labels, strict=True) if lab == self.landslide_id),
-            default=0.0,
-        )
-        colour = OUTCOME_COLOURS[outcome(bool(inp["has_landslide"]), best >= self.threshold)]
+        shown = at_threshold(out["scores"], self.min_score)
+        solid = shown & at_threshold(out["scores"], self.threshold)
+        image = self._instances(image, out, shown & ~solid, faint=True)
+        image = self._instances(image, out, solid, faint=False)
+        if detected is None:
+            detected = is_detected(best_score(out, self.landslide_id), self.threshold)
+        truth = inp.get("has_landslide")
+        key = outcome(bool(truth), detected) if truth is not None else ("TP" if detected else "TN")
         image = image.clone()
         w = max(2, min(image.shape[-2:]) // 85)  # 6 px on a 512 x 512 photo
-        for c, value in enumerate(colour):
+        for c, value in enumerate(OUTCOME_COLOURS[key]):
             image[c, :w, :] = value
             image[c, -w:, :] = value
             image[c, :, :w] = value
@@ -456,40 +340,38 @@ class OverlayWriter:
         Image.fromarray(image.permute(1, 2, 0).numpy()).save(buf, format="JPEG", quality=90)
         return buf.getvalue()
 
+    def _instances(
+        self, image: torch.Tensor, out: Mapping[str, Any], keep: torch.Tensor, *, faint: bool
+    ) -> torch.Tensor:
+        from torchvision.utils import draw_bounding_boxes, draw_segmentation_masks
+
+        labels = out["labels"][keep].cpu().tolist()
+        if not labels:
+            return image
+        scores = out["scores"][keep].cpu().tolist()
+        colours = [CLASS_COLOURS[(label - 1) % len(CLASS_COLOURS)] for label in labels]
+        if "masks" in out:
+            masks = (out["masks"][keep][:, 0] >= self.mask_threshold).cpu()
+            image = draw_segmentation_masks(
+                image, masks, alpha=0.15 if faint else 0.4, colors=colours
+            )
+        names = [
+            f"{self.classes[label - 1] if 0 < label <= len(self.classes) else label} {s:.2f}"
+            for label, s in zip(labels, scores, strict=True)
+        ]
+        return draw_bounding_boxes(
+            image,
+            out["boxes"][keep].cpu(),
+            labels=names,
+            colors=colours,
+            width=1 if faint else 2,
+            fill_labels=True,  # white text on the class colour (grey when faint): readable
+            label_colors=(255, 255, 255),
+            label_background_colors=[FAINT_LABEL] * len(labels) if faint else colours,
+        )
+
     def evaluate(self) -> dict[str, Any]:
         return {"overlays": [p.name for p in self.written]}
-
-
-# --------------------------------------------------------------------------- the loop
-
-
-@torch.no_grad()
-def inference_on_dataset(
-    model: torch.nn.Module,
-    loader: Iterable[Any],
-    evaluators: Sequence[Evaluator],
-    device: torch.device,
-    inputs_of: Callable[[Sequence[torch.Tensor], Sequence[dict]], list[dict[str, Any]]],
-    *,
-    progress: Advance | None = None,
-) -> list[dict[str, Any]]:
-    """Run `model` once over `loader`, feed every evaluator, return their results in order."""
-    for evaluator in evaluators:
-        evaluator.reset()
-    was_training = model.training
-    model.eval()
-    try:
-        for images, targets in loader:
-            outputs = model([im.to(device) for im in images])
-            outputs = [{k: v.cpu() for k, v in o.items()} for o in outputs]
-            inputs = inputs_of(images, targets)
-            for evaluator in evaluators:
-                evaluator.process(inputs, outputs)
-            if progress is not None:
-                progress(len(images))
-    finally:
-        model.train(was_training)
-    return [evaluator.evaluate() for evaluator in evaluators]
 
 
 # --------------------------------------------------------------------------- the stage
@@ -634,7 +516,7 @@ def evaluate(
     device = resolve_device(params.train.device)
     model, info = load_model(model_dir / "model.pt", map_location=device)
 
-    landslide_id = model_classes.index(LANDSLIDE) + 1
+    landslide_id = landslide_label(model_classes)
     category_id = {name: cid for cid, name in categories.items()}
     category_of_label = {i: category_id[c] for i, c in enumerate(model_classes, start=1)}
     dataset = DetectionDataset(records)
@@ -661,18 +543,14 @@ def evaluate(
     overlays = OverlayWriter(
         out_dir / "overlays", p.overlays, model_classes, p.threshold, p.mask_threshold
     )
+    detector = TorchDetector(model, info, device)
     il, ap, px, ov = inference_on_dataset(
-        model,
-        loader,
-        [image_level, coco, pixel, overlays],
-        device,
-        inputs_of,
-        progress=progress,
+        detector, loader, [image_level, coco, pixel, overlays], inputs_of, progress=progress
     )
     warnings = [*il["warnings"], *ap["warnings"], *px["warnings"]]
     calibrated = None
     if p.calibrate and val_json is not None and Path(val_json) != test_json:
-        val_best = _val_threshold(model, Path(val_json), Path(images_dir), model_classes, p, device)
+        val_best = _val_threshold(detector, Path(val_json), Path(images_dir), model_classes, p)
         if val_best is None:
             warnings.append(f"calibration skipped: no defined F1 on {val_json}")
         else:
@@ -731,12 +609,7 @@ def evaluate(
 
 
 def _val_threshold(
-    model: torch.nn.Module,
-    val_json: Path,
-    images_dir: Path,
-    classes: list[str],
-    p: Any,
-    device: torch.device,
+    detector: TorchDetector, val_json: Path, images_dir: Path, classes: list[str], p: Any
 ) -> dict[str, float] | None:
     """The best-F1 row of the threshold sweep on the validation split (None if undefined)."""
     from torch.utils.data import DataLoader
@@ -753,8 +626,8 @@ def _val_threshold(
         return [{"file_name": r["file_name"], "has_landslide": r["has_landslide"]} for r in rows]
 
     loader = DataLoader(dataset, batch_size=1, shuffle=False, collate_fn=collate_fn)
-    evaluator = ImageLevelEvaluator(classes.index(LANDSLIDE) + 1, p.threshold, p.sweep)
-    (result,) = inference_on_dataset(model, loader, [evaluator], device, inputs_of)
+    evaluator = ImageLevelEvaluator(landslide_label(classes), p.threshold, p.sweep)
+    (result,) = inference_on_dataset(detector, loader, [evaluator], inputs_of)
     return result["best"]
 
 
@@ -763,7 +636,7 @@ def _calibrated(
 ) -> dict[str, Any]:
     """The test split's image-level metrics at the threshold chosen on the validation split."""
     t = float(val_best["threshold"])
-    m, _ = image_level_defined(test.best, test.truths, t)
+    m, _ = image_level(test.best, test.truths, t)
     return {
         "threshold": t,
         "chosen_on": str(val_json),
@@ -1066,15 +939,23 @@ def read_metrics(path: Path) -> dict[str, Any] | None:
 
 
 __all__ = [
+    "FRAME_COLUMNS",
+    "PR_COLUMNS",
+    "SWEEP_COLUMNS",
     "CocoEvaluator",
     "EvalResult",
     "Evaluator",
     "ImageLevelEvaluator",
     "OverlayWriter",
     "PixelEvaluator",
+    "best_threshold",
     "check_inputs",
     "evaluate",
     "inference_on_dataset",
     "log_to_mlflow",
     "markdown_table",
+    "outcome",
+    "pr_points",
+    "sweep_rows",
+    "sweep_thresholds",
 ]

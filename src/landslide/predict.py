@@ -7,11 +7,12 @@
 The pieces other modules build on (`landslide.raster` tiles orthomosaics with them, the
 MLflow pyfunc model of `landslide.serving` calls `detect`):
 
-* `Detector`: anything with `.info` (`ModelInfo`: classes, input size) that maps a list of
-  CHW float images in [0, 1] at the model's input size to torchvision's Mask R-CNN eval
-  outputs (`boxes`, `labels`, `scores`, `masks` N x 1 x H x W probabilities) on the CPU.
-  `TorchDetector` wraps `load_model`'s MaskRCNN under `torch.inference_mode` on the chosen
-  device; `landslide.export.OnnxDetector` runs an ONNX export.
+* `Detector` (`landslide.inference`): anything with `.info` (`ModelInfo`: classes, input
+  size) that maps a list of CHW float images in [0, 1] at the model's input size to
+  torchvision's Mask R-CNN eval outputs (`boxes`, `labels`, `scores`, `masks` N x 1 x H x W
+  probabilities) on the CPU. `TorchDetector` (same module) wraps `load_model`'s MaskRCNN
+  under `torch.inference_mode` on the chosen device; `landslide.export.OnnxDetector` runs
+  an ONNX export.
 * `load_detector(spec, params)`: a model.pt path (model.json beside it), a directory
   holding model.pt, an `.onnx` file, `runs:/<run_id>/<path>` or `models:/<name>@<alias>` /
   `models:/<name>/<version>` (resolved to a local model.pt by `landslide.serving`).
@@ -22,8 +23,9 @@ MLflow pyfunc model of `landslide.serving` calls `detect`):
   to the full photo would give, computed only around each mask) and cut at the mask
   threshold. Each instance carries its class, score, box (x, y, w, h), an RLE
   (pycocotools, counts as str) and polygons (outer rings of the mask, simplified by
-  `predict.simplify` pixels). The image-level decision is the study's: a landslide
-  detection scoring at least the threshold.
+  `predict.simplify` pixels). The image-level decision is the study's, from
+  `landslide.inference` (the one rule train and evaluate use): a landslide detection
+  scoring at least the threshold.
 
 The stage `predict` reads photos upright (EXIF orientation applied), any mode (16-bit,
 palette, transparency: as `prepare` converts them), a batch at a time, so memory follows
@@ -35,9 +37,10 @@ decoded are listed in the summary and skipped. Outputs in `out_dir`:
                        bbox, score, segmentation as RLE; plus category and polygon),
                        skipped (file, reason)}
     summary.csv        one row per photo: decision, best landslide score, instance counts
-    overlays/*.jpg     each photo with masks, boxes, labels and scores of the detections at
-                       or above the threshold (evaluate's `OverlayWriter`), framed green
-                       when a landslide is detected, grey when not
+    overlays/*.jpg     each photo with what predictions.json lists (masks, boxes, labels and
+                       scores of the instances at or above `min_score`; those below the
+                       threshold faint), framed green when a landslide is detected, grey
+                       when not (evaluate's `OverlayWriter`)
 """
 
 from __future__ import annotations
@@ -50,18 +53,26 @@ import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import torch
 from PIL import Image, ImageOps
 
 from landslide.errors import PredictError, TrainError
+from landslide.inference import (
+    LANDSLIDE,
+    Detector,
+    TorchDetector,
+    at_threshold,
+    best_score,
+    is_detected,
+    landslide_label,
+)
 from landslide.io import write_bytes, write_csv, write_json
 from landslide.model import ModelInfo
 from landslide.params import Params, PredictParams
 
-LANDSLIDE = "landslide"
 SUMMARY_COLUMNS = (
     "image",
     "width",
@@ -83,35 +94,6 @@ Advance = Callable[[int], None]
 
 
 # --------------------------------------------------------------------------- detectors
-
-
-class Detector(Protocol):
-    """What `detect` runs: CHW float images in [0, 1] at `info.size` -> torchvision outputs."""
-
-    info: ModelInfo
-
-    def __call__(self, images: list[torch.Tensor]) -> list[dict[str, torch.Tensor]]: ...
-
-
-class TorchDetector:
-    """A trained Mask R-CNN in eval mode on `device`; outputs come back on the CPU."""
-
-    def __init__(
-        self,
-        model: torch.nn.Module,
-        info: ModelInfo,
-        device: torch.device | str = "cpu",
-        source: str | None = None,
-    ) -> None:
-        self.device = torch.device(device)
-        self.model = model.to(self.device).eval()
-        self.info = info
-        self.source = source
-
-    def __call__(self, images: list[torch.Tensor]) -> list[dict[str, torch.Tensor]]:
-        with torch.inference_mode():
-            outputs = self.model([image.to(self.device) for image in images])
-        return [{k: v.cpu() for k, v in out.items()} for out in outputs]
 
 
 def load_detector(spec: str | Path, params: Params) -> Detector:
@@ -298,7 +280,7 @@ def to_original(
     width, height = (int(v) for v in size)
     sx, sy = width / w, height / h
     scores = output["scores"].detach().cpu().to(torch.float32)
-    keep = (scores >= min_score).nonzero().flatten().tolist()
+    keep = at_threshold(scores, min_score).nonzero().flatten().tolist()
     boxes = output["boxes"].detach().cpu().to(torch.float64)
     labels = output["labels"].detach().cpu()
     masks = output.get("masks")
@@ -455,16 +437,14 @@ def prediction_of(
     file_name: str | None = None,
 ) -> ImagePrediction:
     """One photo's `ImagePrediction` from the detector's output at the model's input size."""
-    landslide_id = info.classes.index(LANDSLIDE) + 1
-    landslide_scores = output["scores"][output["labels"] == landslide_id]
-    best = float(landslide_scores.max()) if len(landslide_scores) else 0.0
+    best = best_score(output, landslide_label(info.classes))
     detections = to_original(
         output, info.size, size, min_score=min_score, mask_threshold=mask_threshold
     )
     return ImagePrediction(
         width=int(size[0]),
         height=int(size[1]),
-        detected=best >= threshold,
+        detected=is_detected(best, threshold),
         max_score=best,
         instances=[instance_of(d, info.classes, size, simplify) for d in detections],
         threshold=threshold,
@@ -698,7 +678,7 @@ class _Run:
         self.summary = PredictSummary(out_dir=out_dir, threshold=p.threshold)
         # reset() removes the overlays of an earlier run: they would mix with these
         self.overlays = OverlayWriter(
-            out_dir / "overlays", n, info.classes, p.threshold, p.mask_threshold
+            out_dir / "overlays", n, info.classes, p.threshold, p.mask_threshold, p.min_score
         )
         self.names: set[str] = set()
         self.images: list[dict[str, Any]] = []
@@ -725,7 +705,7 @@ class _Run:
             overlay = ""
             if p.overlays:
                 name = _unique(f"{photo.path.stem}.jpg", self.names)
-                drawn = draw_overlay(self.overlays, image, output, info, p)
+                drawn = draw_overlay(self.overlays, image, output, info, p, pred.detected)
                 write_bytes(self.out_dir / "overlays" / name, drawn)
                 overlay = f"overlays/{name}"
             image.close()
@@ -746,8 +726,13 @@ def draw_overlay(
     output: dict[str, torch.Tensor],
     info: ModelInfo,
     p: PredictParams,
+    detected: bool,
 ) -> bytes:
-    """JPEG bytes: the photo (at most `overlay_max_side`) with the detections >= threshold."""
+    """JPEG bytes: the photo (at most `overlay_max_side`) with what predictions.json lists.
+
+    Every instance scoring at least `min_score` is drawn (those below the threshold faint,
+    with their scores); the frame says the image-level decision `detected`.
+    """
     from landslide.prepare import REDUCING_GAP, to_rgb
 
     width, height = image.size
@@ -758,7 +743,7 @@ def draw_overlay(
         rgb = rgb.resize(size, Image.Resampling.LANCZOS, reducing_gap=REDUCING_GAP)
     pixels = torch.from_numpy(np.asarray(rgb, dtype=np.uint8).copy()).permute(2, 0, 1)
     dets = to_original(
-        output, info.size, size, min_score=p.threshold, mask_threshold=p.mask_threshold
+        output, info.size, size, min_score=p.min_score, mask_threshold=p.mask_threshold
     )
     masks = torch.zeros((len(dets), 1, size[1], size[0]), dtype=torch.uint8)
     for i, det in enumerate(dets):
@@ -769,10 +754,7 @@ def draw_overlay(
         "scores": torch.tensor([d.score for d in dets], dtype=torch.float32),
         "masks": masks,
     }
-    landslide_id = info.classes.index(LANDSLIDE) + 1
-    detected = any(d.label == landslide_id for d in dets)
-    # the frame says the decision: green (evaluate's TP colour) detected, grey (TN) not
-    return writer.draw({"image": pixels, "has_landslide": detected}, drawn)
+    return writer.draw({"image": pixels}, drawn, detected=detected)
 
 
 def _unique(name: str, taken: set[str]) -> str:
@@ -825,7 +807,9 @@ def _summary_row(pred: ImagePrediction, classes: Sequence[str], overlay: str) ->
         "max_score": round(pred.max_score, 4),
         "instances": len(pred.instances),
         "landslide_instances": sum(
-            1 for i in pred.instances if i.category == LANDSLIDE and i.score >= pred.threshold
+            1
+            for i in pred.instances
+            if i.category == LANDSLIDE and at_threshold(i.score, pred.threshold)
         ),
         "overlay": overlay,
     }

@@ -82,8 +82,8 @@ class LandslideModel(mlflow.pyfunc.PythonModel):
     """Photos (base64) in, `ImagePrediction` JSON out; see the module doc."""
 
     def load_context(self, context: Any) -> None:
+        from landslide.inference import TorchDetector
         from landslide.model import load_model
-        from landslide.predict import TorchDetector
 
         model, info = load_model(Path(context.artifacts[WEIGHTS]))
         self.detector = TorchDetector(model, info, "cpu", source="mlflow pyfunc")

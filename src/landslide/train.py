@@ -61,15 +61,14 @@ from landslide.data import DetectionDataset, collate_fn, dataset_dicts
 from landslide.engine import (
     LOSS_KEYS,
     StepProgress,
-    best_scores,
     lr_lambda,
-    predict,
     train_one_epoch,
     validation_losses,
 )
 from landslide.errors import TrainError
+from landslide.inference import TorchDetector, inference_on_dataset
 from landslide.io import atomic_open, remove_stale_temps, write_csv, write_json
-from landslide.metrics import image_level
+from landslide.metrics import ImageLevelEvaluator
 from landslide.model import (
     LoadReport,
     ModelInfo,
@@ -148,8 +147,8 @@ class TrainProgress:
 def epoch_line(row: dict[str, float], epochs: int) -> str:
     """The one-line summary of an epoch: the study's loss names, val metrics, lr, time."""
     val = (
-        f" | val total {row['val_total']:.3f} P {row['val_precision']:.2f} "
-        f"R {row['val_recall']:.2f} F1 {row['val_f1']:.2f}"
+        f" | val total {row['val_total']:.3f} P {_num(row['val_precision'])} "
+        f"R {_num(row['val_recall'])} F1 {_num(row['val_f1'])}"
         if "val_total" in row
         else ""
     )
@@ -160,6 +159,11 @@ def epoch_line(row: dict[str, float], epochs: int) -> str:
         f"{row['train_mrcnn_bbox']:.3f}, mrcnn_mask {row['train_mrcnn_mask']:.3f}){val}, "
         f"lr {row['lr']:.2g}, {row['train_seconds']:.0f} s"
     )
+
+
+def _num(value: float | None) -> str:
+    """A metric for a log line: two decimals, or n/a when undefined (None)."""
+    return "n/a" if value is None else f"{value:.2f}"
 
 
 class LogProgress(TrainProgress):
@@ -199,8 +203,8 @@ class TrainResult:
     def summary_line(self) -> str:
         last = self.final
         val = (
-            f", val total {last['val_total']:.3f}, P/R/F1 {last['val_precision']:.2f}/"
-            f"{last['val_recall']:.2f}/{last['val_f1']:.2f}"
+            f", val total {last['val_total']:.3f}, P/R/F1 {_num(last['val_precision'])}/"
+            f"{_num(last['val_recall'])}/{_num(last['val_f1'])}"
             if "val_total" in last
             else ""
         )
@@ -497,14 +501,22 @@ def _validate(
     device: torch.device,
     params: Params,
     landslide_id: int,
-) -> dict[str, float]:
+) -> dict[str, float | None]:
+    """Val losses and the image-level metrics of evaluate (one definition: undefined is None)."""
     losses = validation_losses(model, loader, device, seed=params.train.seed)
-    outputs = predict(model, loader, device)
-    scores = best_scores((o for _, o in outputs), landslide_id)
-    truths = [dataset.has_landslide(i) for i, _ in outputs]
-    m = image_level(scores, truths, params.evaluate.threshold)
-    row = {f"val_{k}": v for k, v in losses.items()}
-    row.update({f"val_{k}": m[k] for k in VAL_METRICS})
+
+    def inputs_of(images: Sequence[torch.Tensor], targets: Sequence[dict]) -> list[dict]:
+        return [
+            {"file_name": str(i), "has_landslide": dataset.has_landslide(i)}
+            for i in (int(t["image_id"]) for t in targets)
+        ]
+
+    evaluator = ImageLevelEvaluator(landslide_id, params.evaluate.threshold, sweep=None)
+    (result,) = inference_on_dataset(
+        TorchDetector(model, device=device), loader, [evaluator], inputs_of
+    )
+    row: dict[str, float | None] = {f"val_{k}": v for k, v in losses.items()}
+    row.update({f"val_{k}": result["metrics"][k] for k in VAL_METRICS})
     return row
 
 
@@ -849,7 +861,8 @@ class _Tracker:
             for split in ("train", "val"):
                 name = key.removeprefix(f"{split}_")
                 if key.startswith(f"{split}_") and name in (*LOSS_KEYS, *VAL_METRICS):
-                    metrics[f"{split}/{name}"] = value
+                    # an undefined ratio (None) is NaN in MLflow: a gap, never a false 0.0
+                    metrics[f"{split}/{name}"] = math.nan if value is None else value
         mlflow.log_metrics(metrics, step=epoch)
         self.seen.add(epoch)
 

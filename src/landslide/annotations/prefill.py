@@ -54,8 +54,9 @@ from landslide.annotations.writers import write_via2
 from landslide.errors import AnnotationError
 
 if TYPE_CHECKING:
+    from landslide.inference import Detector
     from landslide.params import AnnotateParams, Params
-    from landslide.predict import Detector, Instance
+    from landslide.predict import Instance
 
 Advance = Callable[[int], None]
 MAX_SIMPLIFY_STEPS = 40  # doublings of the tolerance before giving up on max_vertices
