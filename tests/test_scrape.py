@@ -23,6 +23,7 @@ from fixtures.scrape.fake_services import (
     never_answers,
     photo,
     redirect,
+    slow,
 )
 from landslide.errors import ScrapeError
 from landslide.io import sha256_file
@@ -32,8 +33,9 @@ from landslide.scrape.manifest import FIELDS, IMAGE_NAME, ManifestWriter
 
 HEADER = (
     "sha256,phash,source,query,image_url,page_url,title,licence,licence_url,author,"
-    "attribution,fetched_at,width,height,file"
+    "attribution,fetched_at,width,height,file,sources"
 )
+LEGACY_HEADER = HEADER.removesuffix(",sources")  # manifests written before `sources`
 
 
 @pytest.fixture
@@ -226,6 +228,91 @@ def test_same_photo_under_three_urls_and_a_reencoded_copy_is_kept_once(
     assert hamming(rows[0].phash, rows[1].phash) > fake.params().dup_distance
 
 
+@pytest.mark.parametrize("same", ["url", "bytes"])
+@pytest.mark.parametrize("late", [None, "openverse", "bing"])
+def test_the_most_informative_provenance_wins_whatever_the_order(
+    fake: FakeServices, tmp_path: Path, same: str, late: str | None
+) -> None:
+    """Openverse (CC BY, an author) and Bing (licence unknown) return the same photo, under
+    the same URL or another: the row keeps Openverse's provenance and lists both sources,
+    whichever the threads get to first (`late` answers its searches 0.3 s after the other;
+    a slow download leaves the other's candidate arriving while it is in flight)."""
+    data = encode(photo(1))
+    fake.route("/img/a.jpg", slow(data, 0.1))
+    fake.route("/mirror/a.jpg", slow(data, 0.1))
+    fake.result("openverse", "landslide", "/img/a.jpg", licence="by", author="Ann Lee")
+    fake.result("bing", "landslide", "/img/a.jpg" if same == "url" else "/mirror/a.jpg")
+    if late:
+        fake.delay[late] = 0.3
+    for run in range(3):
+        out = tmp_path / f"run{run}"
+        s = scrape(out, fake.params(), queries=["landslide"], sources=["bing", "openverse"])
+        (row,) = assert_consistent(out)
+        assert (row.source, row.licence, row.author) == ("openverse", "CC BY 2.0", "Ann Lee"), run
+        assert row.image_url == fake.url("/img/a.jpg")
+        assert row.licence_url == "https://creativecommons.org/licenses/by/2.0/"
+        assert row.sources == "bing;openverse"
+        assert s.downloaded == 1 and s.kept_by_source == {"openverse": 1}
+        assert s.known + s.exact_duplicates == 1
+
+
+def test_a_later_run_improves_the_provenance_without_downloading_again(
+    fake: FakeServices, out: Path
+) -> None:
+    fake.photo("/img/a.jpg", photo(1))
+    fake.photo("/img/b.jpg", photo(2))
+    fake.photo("/mirror/b.jpg", encode(photo(2)))
+    fake.result("bing", "landslide", "/img/a.jpg")
+    fake.result("bing", "landslide", "/img/b.jpg")
+    scrape(out, fake.params(), queries=["landslide"], sources=["bing"])
+    before = {r.image_url: r for r in read_manifest(out / MANIFEST)}
+    assert {r.licence for r in before.values()} == {"unknown"}
+    fake.result("openverse", "landslide", "/img/a.jpg", licence="cc0", author="Bo")
+    fake.result("openverse", "landslide", "/mirror/b.jpg", licence="by-sa", author="Cy")
+    s = scrape(out, fake.params(), queries=["landslide"], sources=["bing", "openverse"])
+    assert (s.downloaded, s.known, s.exact_duplicates, s.upgraded) == (0, 3, 1, 2)
+    assert fake.hits["/img/a.jpg"] == fake.hits["/img/b.jpg"] == 1  # not downloaded again
+    rows = {r.file: r for r in assert_consistent(out)}
+    a = rows[before[fake.url("/img/a.jpg")].file]
+    assert (a.source, a.licence, a.author, a.sources) == (
+        "openverse",
+        "CC0 1.0",
+        "Bo",
+        "bing;openverse",
+    )
+    assert (a.fetched_at, a.sha256, a.image_url) == (
+        before[a.image_url].fetched_at,
+        before[a.image_url].sha256,
+        fake.url("/img/a.jpg"),
+    )
+    b = rows[before[fake.url("/img/b.jpg")].file]
+    assert (b.licence, b.author, b.image_url) == ("CC BY-SA 2.0", "Cy", fake.url("/mirror/b.jpg"))
+    after = read_manifest(out / MANIFEST)
+    s = scrape(out, fake.params(), queries=["landslide"], sources=["bing"])  # no downgrade
+    assert s.upgraded == 0 and read_manifest(out / MANIFEST) == after
+
+
+def test_a_manifest_written_before_the_sources_column_is_read_and_kept(
+    fake: FakeServices, out: Path
+) -> None:
+    fake.photo("/img/a.jpg", photo(1))
+    fake.result("commons", "q", "/img/a.jpg")
+    scrape(out, fake.params(), queries=["q"], sources=["commons"])
+    (row,) = read_manifest(out / MANIFEST)
+    with (out / MANIFEST).open(newline="") as fh:
+        table = list(csv.reader(fh))
+    with (out / MANIFEST).open("w", newline="") as fh:  # as versions before `sources` wrote it
+        csv.writer(fh, lineterminator="\n").writerows(values[:-1] for values in table)
+    assert (out / MANIFEST).read_text().splitlines()[0] == LEGACY_HEADER
+    assert read_manifest(out / MANIFEST) == [row]  # `sources` from `source`
+    fake.photo("/img/b.jpg", photo(2))
+    fake.result("commons", "q", "/img/b.jpg")
+    s = scrape(out, fake.params(), queries=["q"], sources=["commons"])
+    assert s.downloaded == 1 and s.known == 1
+    rows = assert_consistent(out)  # rewritten with the current header
+    assert rows[0] == row and rows[1].sources == "commons"
+
+
 def test_rerun_with_more_queries_only_adds_new_photos(fake: FakeServices, out: Path) -> None:
     for i in range(5):
         fake.photo(f"/img/{i}.jpg", photo(i))
@@ -363,12 +450,17 @@ def test_manifest_quotes_commas_quotes_and_newlines(fake: FakeServices, out: Pat
     ("text", "message"),
     [
         ("sha256,file\n", "unexpected header"),
-        (HEADER + "\n" + "x," * 14 + "a.jpg\n", "sha256: not 64 hex digits"),
-        (HEADER + "\n" + "a" * 64 + ",," + "," * 10 + "1,2,../../etc/passwd\n", "not a plain file"),
-        (HEADER + "\n" + "a" * 64 + ",," + "," * 10 + "wide,2,a.jpg\n", "whole numbers"),
-        (HEADER + "\n" + "a" * 64 + ",1,2\n", "expected 15 fields"),
+        (HEADER + "\n" + "x," * 15 + "a.jpg\n", "sha256: not 64 hex digits"),
+        (
+            HEADER + "\n" + "a" * 64 + ",," + "," * 10 + "1,2,../../etc/passwd,\n",
+            "not a plain file",
+        ),
+        (HEADER + "\n" + "a" * 64 + ",," + "," * 10 + "wide,2,a.jpg,\n", "whole numbers"),
+        (HEADER + "\n" + "a" * 64 + ",1,2\n", "expected 16 fields"),
+        (LEGACY_HEADER + "\n" + "x," * 14 + "a.jpg\n", "sha256: not 64 hex digits"),
+        (LEGACY_HEADER + "\n" + "a" * 64 + ",1,2\n", "expected 15 fields"),
     ],
-    ids=["header", "sha", "traversal", "width", "short"],
+    ids=["header", "sha", "traversal", "width", "short", "legacy-sha", "legacy-short"],
 )
 def test_read_manifest_errors_name_the_line(tmp_path: Path, text: str, message: str) -> None:
     path = tmp_path / MANIFEST

@@ -68,6 +68,32 @@ def test_commons_pages_through_continue_and_stops_at_the_limit(fake: FakeService
     assert len(calls) == 2 and calls[1]["gsroffset"] == "50"
 
 
+@pytest.mark.parametrize("shape", ["dict", "dict-no-index"])
+def test_commons_classic_response_keyed_by_page_id(fake: FakeServices, shape: str) -> None:
+    """formatversion 1 (what older mirrors answer): `query.pages` is an object keyed by
+    page id, in no particular order; `index`, else the page id, gives the order."""
+    fake.commons_shape = shape
+    for i in range(60):
+        fake.result("commons", "landslide", f"/img/{i}.jpg", author=f"A{i}")
+    found = search(fake, Commons, "landslide", limit=55)
+    assert [c.image_url for c in found] == [fake.url(f"/img/{i}.jpg") for i in range(55)]
+    assert found[3].author == "A3" and found[3].licence == "CC BY-SA 4.0"
+    assert len(api_calls(fake, "/w/api.php")) == 2  # `continue` is followed as with lists
+
+
+def test_commons_pages_in_order() -> None:
+    from landslide.scrape.commons import in_order
+
+    assert in_order([{"index": 2, "t": "b"}, {"index": 1, "t": "a"}]) == [
+        {"index": 1, "t": "a"},
+        {"index": 2, "t": "b"},
+    ]
+    by_index = {"7": {"pageid": 7, "index": 1}, "3": {"pageid": 3, "index": 2}}
+    assert [p["pageid"] for p in in_order(by_index)] == [7, 3]  # index beats page id
+    by_id = {"12": {"pageid": 12}, "-1": {"missing": True}, "9": {"pageid": 9}}
+    assert [p.get("pageid") for p in in_order(by_id)] == [None, 9, 12]
+
+
 def test_commons_category_lists_its_files(fake: FakeServices) -> None:
     fake.result("commons", "Category:Landslides", "/img/a.jpg")
     assert len(search(fake, Commons, "Category:Landslides")) == 1

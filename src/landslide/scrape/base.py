@@ -11,11 +11,13 @@ records it and goes on with the other sources.
 
 from __future__ import annotations
 
+import json
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from landslide.errors import ScrapeError
 from landslide.params import ScrapeParams
@@ -25,6 +27,7 @@ if TYPE_CHECKING:
 
 CATEGORY_PREFIX = "Category:"  # a query naming a Commons category (its members, not a search)
 UNKNOWN_LICENCE = "unknown"
+UNVERIFIED = "unverified"  # in a licence that is only a guess (Bing's licence filter)
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,24 @@ class Source(ABC):
     def error(self, query: str, message: str, hint: str | None = None) -> ScrapeError:
         return ScrapeError(message, where=f"{self.name}: query {query!r}", hint=hint)
 
+    def json_object(self, query: str, body: bytes, *, hint: str) -> dict[str, Any]:
+        """An API answer as a JSON object; a ScrapeError for malformed JSON or another value."""
+        try:
+            data = json.loads(body)
+        except ValueError as exc:
+            raise self.error(query, f"the API answered malformed JSON ({exc})", hint=hint) from None
+        if not isinstance(data, dict):
+            raise self.error(query, "the API answered JSON that is not an object")
+        return data
+
+    @contextmanager
+    def reading(self, query: str, *, hint: str, what: str = "") -> Iterator[None]:
+        """What reading an API answer of an unexpected shape raises, as a ScrapeError."""
+        try:
+            yield
+        except (AttributeError, TypeError, ValueError, KeyError) as exc:
+            raise self.error(query, f"unexpected API response ({what}{exc})", hint=hint) from None
+
     def unreachable(self, query: str, exc: Rejected, hint: str | None = None) -> ScrapeError:
         """A failed request; when the service cannot be reached at all, a `SourceDown`."""
         cls = SourceDown if exc.reason in DOWN else ScrapeError
@@ -84,6 +105,22 @@ class SourceDown(ScrapeError):
 
 
 DOWN = ("connection", "timeout", "robots.txt", "bad url", "stopped")
+
+
+def take(pages: Iterable[list[Candidate | None]], limit: int) -> Iterator[Candidate]:
+    """The first `limit` candidates of a paged search (None, a result that is no photo,
+    is skipped); no further page is asked for once `limit` is reached."""
+    produced = 0
+    if limit < 1:
+        return
+    for found in pages:
+        for candidate in found:
+            if candidate is None:
+                continue
+            yield candidate
+            produced += 1
+            if produced >= limit:
+                return
 
 
 # ------------------------------------------------------------------------ text helpers

@@ -18,7 +18,7 @@ from typing import Any
 
 from bs4 import BeautifulSoup
 
-from landslide.scrape.base import UNKNOWN_LICENCE, Candidate, Source, one_line
+from landslide.scrape.base import UNKNOWN_LICENCE, UNVERIFIED, Candidate, Source, one_line
 from landslide.scrape.download import Rejected
 
 PAGE_MAX_BYTES = 5_000_000
@@ -33,13 +33,13 @@ def licence_filter(licences: list[str]) -> tuple[str, str]:
         return "", UNKNOWN_LICENCE
     asked = set(licences)
     if asked <= PUBLIC_DOMAIN:
-        return "+filterui:license-L1", "public domain (Bing filter, unverified)"
+        return "+filterui:license-L1", f"public domain (Bing filter, {UNVERIFIED})"
     if not any("nc" in c or "nd" in c for c in asked):
         return (
             "+filterui:license-L2_L3",
-            "free to modify, share and use commercially (Bing filter, unverified)",
+            f"free to modify, share and use commercially (Bing filter, {UNVERIFIED})",
         )
-    return "+filterui:licenseType-Any", "Creative Commons (Bing filter, unverified)"
+    return "+filterui:licenseType-Any", f"Creative Commons (Bing filter, {UNVERIFIED})"
 
 
 class Bing(Source):

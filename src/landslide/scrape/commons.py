@@ -4,13 +4,13 @@ One API call per page of 50 (`generator=search` with `gsrnamespace=6`, or
 `generator=categorymembers` with `gcmtype=file` for a query like `Category:Landslides`),
 with `prop=imageinfo` and `iiprop=url|size|mime|extmetadata` so licence, author and
 attribution come with each result (`query.pages[].imageinfo[].extmetadata`, formatversion
-2). Calls are sequential and send `maxlag=5` as the API etiquette asks; a lagged
-server's answer is waited out (`Retry-After`).
+2; the classic formatversion 1 that older mirrors answer, `query.pages` an object keyed
+by page id, is read too). Calls are sequential and send `maxlag=5` as the API etiquette
+asks; a lagged server's answer is waited out (`Retry-After`).
 """
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -22,6 +22,7 @@ from landslide.scrape.base import (
     Source,
     html_text,
     one_line,
+    take,
 )
 from landslide.scrape.download import Rejected
 
@@ -66,32 +67,22 @@ class Commons(Source):
             }
         if self.p.commons_width:
             params["iiurlwidth"] = self.p.commons_width
-        produced = 0
+        yield from take(self._pages(query, params), limit)
+
+    def _pages(self, query: str, params: dict[str, Any]) -> Iterator[list[Candidate | None]]:
+        """Each answer's results, in search order, following `continue`."""
         cont: dict[str, Any] = {}
-        while produced < limit:
+        while True:
             data = self._call(query, params | cont)
-            try:
-                pages = data.get("query", {}).get("pages", [])
-                if not isinstance(pages, list):
-                    raise TypeError(f"query.pages is a {type(pages).__name__}, not a list")
-                pages = sorted(pages, key=lambda page: page.get("index", 0))
+            with self.reading(
+                query, hint="the Commons API may have changed; check scrape.commons_url"
+            ):
+                pages = in_order(data.get("query", {}).get("pages", []))
                 found = [self._candidate(query, page) for page in pages]
                 cont = data.get("continue") or {}
                 if not isinstance(cont, dict):
                     raise TypeError("continue is not an object")
-            except (AttributeError, TypeError, ValueError, KeyError) as exc:
-                raise self.error(
-                    query,
-                    f"unexpected API response ({exc})",
-                    hint="the Commons API may have changed; check scrape.commons_url",
-                ) from None
-            for candidate in found:
-                if candidate is None:
-                    continue
-                yield candidate
-                produced += 1
-                if produced >= limit:
-                    return
+            yield found
             if not cont:
                 return
 
@@ -107,16 +98,11 @@ class Commons(Source):
                 )
             except Rejected as exc:
                 raise self.unreachable(query, exc) from None
-            try:
-                data = json.loads(r.body)
-            except ValueError as exc:
-                raise self.error(
-                    query,
-                    f"the API answered malformed JSON ({exc})",
-                    hint=f"is scrape.commons_url ({self.p.commons_url}) the MediaWiki API?",
-                ) from None
-            if not isinstance(data, dict):
-                raise self.error(query, "the API answered JSON that is not an object")
+            data = self.json_object(
+                query,
+                r.body,
+                hint=f"is scrape.commons_url ({self.p.commons_url}) the MediaWiki API?",
+            )
             error = data.get("error")
             if not error:
                 return data
@@ -174,6 +160,26 @@ class Commons(Source):
             width=width if isinstance(width, int) else None,
             height=height if isinstance(height, int) else None,
         )
+
+
+def in_order(pages: object) -> list[Any]:
+    """`query.pages` in search order. formatversion 2 answers a list, sorted by `index`
+    (the rank in a search); the classic formatversion 1 an object keyed by page id, in
+    no particular order: by `index` where pages have one, else by page id (a missing
+    file's is negative). TypeError for anything else."""
+    if isinstance(pages, list):
+        return sorted(pages, key=lambda page: page.get("index", 0))
+    if not isinstance(pages, dict):
+        raise TypeError(f"query.pages is a {type(pages).__name__}, not a list or an object")
+
+    def key(item: tuple[str, Any]) -> tuple[int, int]:
+        page_id, page = item
+        index = page.get("index")
+        if isinstance(index, int):
+            return 0, index
+        return 1, int(page.get("pageid", page_id))
+
+    return [page for _, page in sorted(pages.items(), key=key)]
 
 
 def _file_title(page_title: str) -> str:

@@ -3,9 +3,13 @@
 `data/raw/incoming/manifest.csv` has the header (exactly)::
 
     sha256,phash,source,query,image_url,page_url,title,licence,licence_url,author,
-    attribution,fetched_at,width,height,file
+    attribution,fetched_at,width,height,file,sources
 
 `file` is the photo's name relative to the manifest's folder (`<sha256>.<ext>`).
+`source` ... `attribution` are the most informative provenance of all the search
+results that led to the photo (`provenance.best_provenance`); `sources` lists every
+source that returned it (sorted, `;`-joined). Manifests written before `sources` was
+added (the header without it) are read as if it were `source`, and rewritten with it.
 Other modules read it with `read_manifest(path) -> list[ManifestRow]`.
 
 Writes are atomic: each commit rewrites the whole file through a temporary file and a
@@ -24,11 +28,13 @@ import re
 import threading
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass, fields
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 from landslide.errors import ScrapeError
 from landslide.io import write_text
+from landslide.scrape.provenance import Provenance, join_sources, split_sources
 
 MANIFEST = "manifest.csv"
 COMMIT_EVERY_S = 0.5  # a killed run loses at most this much work
@@ -55,19 +61,31 @@ class ManifestRow:
     width: int
     height: int
     file: str  # relative to the manifest's folder
+    sources: str = ""  # every source that returned the photo: "bing;openverse"
 
     def as_csv(self) -> list[str]:
         return [str(v) for v in asdict(self).values()]
 
+    @property
+    def provenance(self) -> Provenance:
+        return Provenance(**{f.name: getattr(self, f.name) for f in fields(Provenance)})
+
+    def credited(self, p: Provenance, sources: Iterable[str] = ()) -> ManifestRow:
+        """This photo credited to `p`, found by `sources` as well as those listed."""
+        names = [*split_sources(self.sources), *sources, self.source, p.source]
+        return replace(self, **asdict(p), sources=join_sources(names))
+
 
 FIELDS = tuple(f.name for f in fields(ManifestRow))
+LEGACY_FIELDS = FIELDS[:-1]  # manifests written before `sources`
 
 
 def read_manifest(path: str | Path) -> list[ManifestRow]:
     """The rows of a manifest; [] when the file does not exist (nothing scraped yet).
 
     Raises ScrapeError naming the line for a wrong header, a short row, a bad hash, a
-    size that is not a number or a `file` that is not a plain name in the folder.
+    size that is not a number or a `file` that is not a plain name in the folder. A
+    manifest without `sources` (written before it was added) is read with `source` there.
     """
     path = Path(path)
     try:
@@ -80,7 +98,8 @@ def read_manifest(path: str | Path) -> list[ManifestRow]:
     header = next(reader, None)
     if header is None:
         return []
-    if tuple(header) != FIELDS:
+    names = tuple(header)
+    if names not in (FIELDS, LEGACY_FIELDS):
         raise ScrapeError(
             f"unexpected header {','.join(header)[:200]!r}",
             file=path,
@@ -92,11 +111,11 @@ def read_manifest(path: str | Path) -> list[ManifestRow]:
         if not values:
             continue
         where = f"line {reader.line_num}"
-        if len(values) != len(FIELDS):
+        if len(values) != len(names):
             raise ScrapeError(
-                f"expected {len(FIELDS)} fields, got {len(values)}", file=path, where=where
+                f"expected {len(names)} fields, got {len(values)}", file=path, where=where
             )
-        raw = dict(zip(FIELDS, values, strict=True))
+        raw = dict(zip(names, values, strict=True))
         if not _SHA.match(raw["sha256"]):
             raise ScrapeError(
                 f"sha256: not 64 hex digits: {raw['sha256'][:80]!r}", file=path, where=where
@@ -114,6 +133,7 @@ def read_manifest(path: str | Path) -> list[ManifestRow]:
             raise ScrapeError(
                 "width and height must be whole numbers", file=path, where=where
             ) from None
+        raw["sources"] = join_sources([*split_sources(raw.get("sources", "")), raw["source"]])
         rows.append(ManifestRow(**raw, width=width, height=height))
     return rows
 
@@ -153,7 +173,8 @@ def manifest_report(folder: Path) -> ManifestReport:
 class ManifestWriter:
     """The manifest of one folder, held exclusively (a lock on the folder) while open.
 
-    `add` buffers rows and commits at most every `COMMIT_EVERY_S`; `close` commits the rest.
+    `add` (a new photo) and `replace` (a photo's row, by sha256) buffer rows and commit at
+    most every `COMMIT_EVERY_S`; `close` commits the rest.
     """
 
     def __init__(self, folder: Path) -> None:
@@ -162,6 +183,7 @@ class ManifestWriter:
         self.rows: list[ManifestRow] = []
         self.notes: list[str] = []
         self._lines: list[str] = []  # each row as CSV text
+        self._where: dict[str, int] = {}  # sha256 -> its row's place in `rows`
         self._dirty = False
         self._last_commit = time.monotonic()
         self._lock = threading.Lock()
@@ -187,6 +209,7 @@ class ManifestWriter:
             ) from None
         self.rows = read_manifest(self.path)
         self._lines = [_csv_line(r.as_csv()) for r in self.rows]
+        self._where = {r.sha256: i for i, r in enumerate(self.rows)}
         self._reconcile()
         return list(self.rows)
 
@@ -218,11 +241,23 @@ class ManifestWriter:
 
     def add(self, row: ManifestRow) -> None:
         with self._lock:
+            self._where[row.sha256] = len(self.rows)
             self.rows.append(row)
             self._lines.append(_csv_line(row.as_csv()))
-            self._dirty = True
-            if time.monotonic() - self._last_commit >= COMMIT_EVERY_S:
-                self._commit()
+            self._changed()
+
+    def replace(self, row: ManifestRow) -> None:
+        """The row of the photo with this sha256 becomes `row` (its provenance improved)."""
+        with self._lock:
+            i = self._where[row.sha256]
+            self.rows[i] = row
+            self._lines[i] = _csv_line(row.as_csv())
+            self._changed()
+
+    def _changed(self) -> None:
+        self._dirty = True
+        if time.monotonic() - self._last_commit >= COMMIT_EVERY_S:
+            self._commit()
 
     def commit(self, *, force: bool = False) -> None:
         with self._lock:

@@ -9,13 +9,12 @@ and a 429's `Retry-After`. `scrape.licences` is passed on as `license=`.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Iterator
 from typing import Any
 
-from landslide.scrape.base import Candidate, Source, licence_name, one_line
+from landslide.scrape.base import Candidate, Source, licence_name, one_line, take
 from landslide.scrape.download import Rejected
 
 API_MAX_BYTES = 5_000_000
@@ -32,34 +31,29 @@ class Openverse(Source):
         self._lock = threading.Lock()
 
     def search(self, query: str, limit: int) -> Iterator[Candidate]:
-        limit = min(limit, MAX_RESULTS)
-        produced, page = 0, 1
-        while produced < limit:
+        yield from take(self._pages(query), min(limit, MAX_RESULTS))
+
+    def _pages(self, query: str) -> Iterator[list[Candidate | None]]:
+        """Each page's results, up to the last page."""
+        page = 1
+        while True:
             params: dict[str, Any] = {"q": query, "page": page, "page_size": PAGE}
             if self.p.licences:
                 params["license"] = ",".join(self.p.licences)
             data = self._call(query, params, first=page == 1)
             if data is None:
                 return  # paged past the end
-            try:
+            with self.reading(
+                query,
+                what="no valid results[]: ",
+                hint="the Openverse API may have changed; check scrape.openverse_url",
+            ):
                 results = data["results"]
                 if not isinstance(results, list):
                     raise TypeError(f"results is a {type(results).__name__}, not a list")
                 found = [self._candidate(query, r) for r in results]
                 page_count = data.get("page_count")
-            except (AttributeError, TypeError, ValueError, KeyError) as exc:
-                raise self.error(
-                    query,
-                    f"unexpected API response (no valid results[]: {exc})",
-                    hint="the Openverse API may have changed; check scrape.openverse_url",
-                ) from None
-            for candidate in found:
-                if candidate is None:
-                    continue
-                yield candidate
-                produced += 1
-                if produced >= limit:
-                    return
+            yield found
             if not results or (isinstance(page_count, int) and page >= page_count):
                 return
             page += 1
@@ -82,17 +76,11 @@ class Openverse(Source):
             if not first and exc.reason in ("http 400", "http 404"):
                 return None  # Openverse refuses pages beyond the last one
             raise self.unreachable(query, exc) from None
-        try:
-            data = json.loads(r.body)
-        except ValueError as exc:
-            raise self.error(
-                query,
-                f"the API answered malformed JSON ({exc})",
-                hint=f"is scrape.openverse_url ({self.p.openverse_url}) the Openverse images API?",
-            ) from None
-        if not isinstance(data, dict):
-            raise self.error(query, "the API answered JSON that is not an object")
-        return data
+        return self.json_object(
+            query,
+            r.body,
+            hint=f"is scrape.openverse_url ({self.p.openverse_url}) the Openverse images API?",
+        )
 
     def _candidate(self, query: str, r: dict[str, Any]) -> Candidate | None:
         url = r.get("url")

@@ -7,6 +7,11 @@ the photo only if neither its bytes nor its perceptual hash match a photo collec
 before, in this run or an earlier one. A kept photo is written as `<sha256>.<ext>`
 (never a name from the URL) and then recorded in the manifest.
 
+The same photo may come from several sources, under one URL or several; its row credits
+the most informative of them (`provenance.best_provenance`: a licence, an author, ...)
+and lists them all, whatever order the threads met them in (`_Credits`). A photo of an
+earlier run found again with a better provenance gets it, without being downloaded again.
+
 A source that fails (malformed JSON, changed HTML, unreachable) is reported with its
 name and query and the other sources go on; only when every search fails is the stage
 an error (so the Prefect task retries it).
@@ -37,6 +42,7 @@ from landslide.scrape.dedup import DedupIndex
 from landslide.scrape.download import Http, Rejected, check_image
 from landslide.scrape.manifest import MANIFEST, ManifestRow, ManifestWriter
 from landslide.scrape.openverse import Openverse
+from landslide.scrape.provenance import Provenance, best_provenance
 
 SOURCES: dict[str, type[Source]] = {"commons": Commons, "openverse": Openverse, "bing": Bing}
 
@@ -65,6 +71,7 @@ class ScrapeSummary:
     exact_duplicates: int = 0
     near_duplicates: int = 0
     known: int = 0  # image URLs collected before (or twice in this run): not downloaded
+    upgraded: int = 0  # photos of earlier runs credited to a more informative source
     rejected: Counter[str] = field(default_factory=Counter)  # reason -> count
     kept_by_source: Counter[str] = field(default_factory=Counter)
     kept_by_query: Counter[str] = field(default_factory=Counter)
@@ -145,7 +152,7 @@ def scrape(
     if limit < 1:
         raise ScrapeError(f"--max must be at least 1, got {limit}")
 
-    run = _Run(out_dir, p, progress)
+    run = _Run(out_dir, p, progress, names, queries)
     if not p.contact:
         run.summary.notes.append(
             "scrape.contact is empty: Wikimedia asks for a contact (email or URL) in the "
@@ -156,7 +163,7 @@ def scrape(
     try:
         for row in rows:
             run.index.add(row.sha256, row.phash, row.file)
-            run.known_urls.add(row.image_url)
+        run.credits.load(rows)
         with warnings.catch_warnings(), Http(p) as http:
             warnings.filterwarnings("ignore", module=r"PIL\.")  # EXIF/TIFF quirks of web photos
             # checked first: a photo between Pillow's warning and error limits is refused
@@ -167,6 +174,15 @@ def scrape(
         run.writer.close()
     s = run.summary
     s.total = len(run.writer.rows)
+    kept = run.credits.kept()
+    s.kept_by_source = Counter(r.source for r in kept)
+    s.kept_by_query = Counter(r.query for r in kept)
+    s.upgraded = run.credits.upgraded()
+    if s.upgraded:
+        s.notes.append(
+            f"{_n(s.upgraded, 'photo')} collected before now credited to a source that "
+            "says more about it (licence, author)"
+        )
     s.seconds = time.monotonic() - started
     searches = sum(SOURCES[n].accepts(q) for n in names for q in queries)
     if s.errors and s.failed_searches >= searches and not s.candidates:
@@ -182,7 +198,12 @@ class _Run:
     """The state one scrape shares between its threads."""
 
     def __init__(
-        self, out_dir: Path, p: ScrapeParams, progress: Callable[[ScrapeCounts], None] | None
+        self,
+        out_dir: Path,
+        p: ScrapeParams,
+        progress: Callable[[ScrapeCounts], None] | None,
+        sources: Sequence[str],
+        queries: Sequence[str],
     ) -> None:
         self.out_dir = out_dir
         self.p = p
@@ -190,7 +211,7 @@ class _Run:
         self.summary = ScrapeSummary(out_dir)
         self.writer = ManifestWriter(out_dir)
         self.index = DedupIndex(p.dup_distance)
-        self.known_urls: set[str] = set()
+        self.credits = _Credits(self.writer, sources, queries)
         self.lock = threading.Lock()
         self.http: Http | None = None
         self.stop = False
@@ -283,16 +304,15 @@ class _Run:
             reason = "too many pixels"
         elif c.width and c.height and min(c.width, c.height) < self.p.min_side:
             reason = "too small"
+        if reason is None and not self.credits.first(c):
+            reason = "known"
         with self.lock:
             s = self.summary
             s.candidates += 1
-            if reason:
-                s.rejected[reason] += 1
-            elif c.image_url in self.known_urls:
+            if reason == "known":
                 s.known += 1
-                reason = "known"
-            else:
-                self.known_urls.add(c.image_url)
+            elif reason:
+                s.rejected[reason] += 1
         self._report()
         return reason is None
 
@@ -304,6 +324,7 @@ class _Run:
             r = self.http.get(c.image_url, accept="image/jpeg,image/png,image/webp,image/*;q=0.8")
             checked = check_image(r.body, self.p)
         except Rejected as exc:
+            self.credits.no_photo(c)
             with self.lock:
                 self.summary.rejected[exc.reason] += 1
             self._report()
@@ -312,6 +333,10 @@ class _Run:
         name = f"{sha}.{checked.ext}"
         match = self.index.claim(sha, checked.phash, name)
         if match is not None:
+            if match.kind == "exact":
+                self.credits.duplicate(c, sha)
+            else:  # another photo, much like one collected: its provenance is not this one's
+                self.credits.no_photo(c)
             with self.lock:
                 if match.kind == "exact":
                     self.summary.exact_duplicates += 1
@@ -324,7 +349,8 @@ class _Run:
             write_bytes(path, r.body)
         except OSError as exc:
             raise ScrapeError(f"cannot write a photo: {exc.strerror}", file=path) from None
-        self.writer.add(
+        self.credits.new(
+            c,
             ManifestRow(
                 sha256=sha,
                 phash=checked.phash,
@@ -341,15 +367,112 @@ class _Run:
                 width=checked.width,
                 height=checked.height,
                 file=name,
-            )
+            ),
         )
         with self.lock:
             self.summary.downloaded += 1
-            self.summary.kept_by_source[c.source] += 1
-            self.summary.kept_by_query[c.query] += 1
         self._report()
 
     def _report(self) -> None:
         if self.progress is not None:
             with self.lock:  # in order: the last call shows the final counts
                 self.progress(self.summary.counts())
+
+
+class _Credits:
+    """Every candidate that led to each photo, so that its row credits the most
+    informative of them (`best_provenance`), whatever order the threads met them in,
+    and lists all their sources.
+
+    An image URL is downloaded once: a candidate for a URL being downloaded waits for that
+    download's photo; one for a URL whose photo is known is credited to it at once (its
+    row rewritten if that improves it); one for a URL that gave no photo (refused, or a
+    near duplicate of another) is dropped, as its download would be. A photo of an earlier
+    run keeps its provenance unless a candidate says more (`best_provenance(keep=)`).
+    """
+
+    def __init__(self, writer: ManifestWriter, sources: Sequence[str], queries: Sequence[str]):
+        self.writer = writer
+        self.sources, self.queries = list(sources), list(queries)
+        self._lock = threading.Lock()
+        self._photo_of: dict[str, str | None] = {}  # image URL -> sha256 (None: no photo)
+        self._waiting: dict[str, list[Provenance]] = {}  # URL being downloaded -> others
+        self._found: dict[str, list[Provenance]] = {}  # sha256 -> this run's candidates
+        self._rows: dict[str, ManifestRow] = {}  # sha256 -> its row, as in the manifest
+        self._earlier: dict[str, ManifestRow] = {}  # sha256 -> as an earlier run left it
+        self._new: list[str] = []  # photos this run added
+
+    def load(self, rows: list[ManifestRow]) -> None:
+        with self._lock:
+            for row in rows:
+                self._photo_of[row.image_url] = row.sha256
+                self._rows[row.sha256] = self._earlier[row.sha256] = row
+
+    def first(self, c: Candidate) -> bool:
+        """True for a URL not met before (download it); else `c` is credited or waits."""
+        with self._lock:
+            url = c.image_url
+            if url not in self._photo_of:
+                self._photo_of[url] = None
+                self._waiting[url] = []
+                return True
+            if url in self._waiting:
+                self._waiting[url].append(Provenance.of(c))
+            elif (sha := self._photo_of[url]) is not None:
+                self._credit(sha, [Provenance.of(c)])
+            return False
+
+    def no_photo(self, c: Candidate) -> None:
+        """The download of `c` gave no photo: the candidates waiting for it go too."""
+        with self._lock:
+            self._waiting.pop(c.image_url, None)
+
+    def duplicate(self, c: Candidate, sha: str) -> None:
+        """`c` gave the bytes of photo `sha` (collected before, or being recorded)."""
+        with self._lock:
+            self._photo_of[c.image_url] = sha
+            self._credit(sha, [Provenance.of(c), *self._waiting.pop(c.image_url, [])])
+
+    def new(self, c: Candidate, row: ManifestRow) -> None:
+        """Record the new photo `row` that `c` gave, credited to the best candidate so far."""
+        with self._lock:
+            sha = row.sha256
+            self._photo_of[c.image_url] = sha
+            found = self._found.setdefault(sha, [])
+            found += [Provenance.of(c), *self._waiting.pop(c.image_url, [])]
+            self._rows[sha] = row = self._credited(row)
+            self._new.append(sha)
+            self.writer.add(row)
+
+    def kept(self) -> list[ManifestRow]:
+        """The rows of the photos this run added, as the manifest has them now."""
+        with self._lock:
+            return [self._rows[sha] for sha in self._new]
+
+    def upgraded(self) -> int:
+        """Photos of earlier runs now credited to another provenance."""
+        with self._lock:
+            return sum(
+                self._rows[sha].provenance != row.provenance for sha, row in self._earlier.items()
+            )
+
+    def _credit(self, sha: str, found: list[Provenance]) -> None:
+        self._found.setdefault(sha, []).extend(found)
+        row = self._rows.get(sha)
+        if row is None:
+            return  # its download is recording it: `new` credits it with these as well
+        better = self._credited(row)
+        if better != row:
+            self._rows[sha] = better
+            self.writer.replace(better)
+
+    def _credited(self, row: ManifestRow) -> ManifestRow:
+        found = self._found.get(row.sha256, [])
+        earlier = self._earlier.get(row.sha256)
+        best = best_provenance(
+            found,
+            sources=self.sources,
+            queries=self.queries,
+            keep=earlier.provenance if earlier is not None else None,
+        )
+        return row.credited(best, (p.source for p in found))
