@@ -12,7 +12,9 @@ champion alias is left where it was.
 
 Two cycles never run at once: the lock file of `schedule.lock` (owner's PID; a stale lock
 from a killed cycle is broken), and, when served, the deployment's concurrency limit of 1
-(a run scheduled while one is still running is cancelled).
+(a run scheduled while one is still running is cancelled). `landslide retrain --now` takes
+the lock before Prefect starts (`R.hold_lock`): a second cycle is refused there in one
+line, before any flow run; the flow's `open_cycle` uses the lock that process holds.
 """
 
 from __future__ import annotations

@@ -88,6 +88,33 @@ def test_import_writes_coco_and_prints_summary_and_warnings(tmp_path: Path) -> N
     assert len(coco.getAnnIds()) == 1
 
 
+def test_import_names_the_photos_the_file_does_not_list(tmp_path: Path) -> None:
+    """Not negatives: left out, with a warning naming them and a count in the summary."""
+    images = photos(tmp_path / "images", "a.jpg", "b.jpg", "c.jpg", "d.jpg")
+    out = tmp_path / "annotations.json"
+    args = ["annotations", "import", str(via_project(tmp_path)), "--images", str(images)]
+    result = runner.invoke(app, [*args, "--out", str(out), "-p", str(params_file(tmp_path))])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip().splitlines()[-1] == (
+        "import: 2 images (1 with a landslide, 1 negatives), regions: landslide 1; "
+        f"2 photos of the folder not in the file, left out, 3 warnings -> {out}"
+    )
+    assert "2 photos in" in result.stderr and "c.jpg, d.jpg" in result.stderr
+    assert "left out (unknown, not negatives)" in result.stderr
+    assert len(COCO(str(out)).getImgIds()) == 2
+    result = runner.invoke(
+        app, ["annotations", "stats", str(via_project(tmp_path)), "--images", str(images)]
+    )
+    assert result.exit_code == 0, result.output
+    assert table_rows(result.stdout)["images"] == ["", "2"]
+    assert "3 warnings" in result.output
+    errors = runner.invoke(
+        app, [*args, "--out", str(out), "-p", str(params_file(tmp_path, unlisted="error"))]
+    )
+    assert errors.exit_code == 2 and "Traceback" not in errors.output
+    assert "2 photos in" in errors.output and "not in this file: c.jpg, d.jpg" in errors.output
+
+
 def test_import_bad_file_is_a_short_error(tmp_path: Path) -> None:
     bad = tmp_path / "via.json"
     bad.write_text('{"a.jpg-1": {"filename": "a.jpg", "regions": [')

@@ -148,31 +148,90 @@ def test_images_directory_missing(tmp_path: Path) -> None:
         read_via(path, tmp_path / "nope", AnnotationsParams(), CLASSES)
 
 
-# ---------------------------------------------------------------------------- unannotated
+# ---------------------------------------------------------------------------- unlisted
 
 
-def test_unannotated_images_become_negatives(tmp_path: Path) -> None:
+def test_unlisted_photos_are_left_out_and_named(tmp_path: Path) -> None:
+    """The issue's case: 10 landslide photos absent from the VIA file are not negatives."""
     images = tmp_path / "images"
     blank(images / "a.jpg")
-    blank(images / "z_extra.jpg", (30, 20))
+    missing = [f"slide_{i:02d}.jpg" for i in range(10)]
+    for name in missing:
+        blank(images / name, (30, 20))
     (images / "notes.txt").write_text("not a photo")
     path = via2(tmp_path, [("a.jpg", [([1, 20, 5], [1, 1, 20])])])
     ann = read_via(path, images, AnnotationsParams(), CLASSES)
+    assert [im.file_name for im in ann.images] == ["a.jpg"]
+    assert ann.negatives == 0
+    assert ann.unlisted == missing
+    (warning,) = [w for w in ann.warnings if "not in this file" in w]
+    assert "10 photos in" in warning and "left out (unknown, not negatives)" in warning
+    assert all(name in warning for name in missing)
+    assert "annotations.unlisted: negative" in warning
+
+
+def test_unlisted_photos_can_be_read_as_negatives(tmp_path: Path) -> None:
+    images = tmp_path / "images"
+    blank(images / "a.jpg")
+    blank(images / "z_extra.jpg", (30, 20))
+    path = via2(tmp_path, [("a.jpg", [([1, 20, 5], [1, 1, 20])])])
+    ann = read_via(path, images, AnnotationsParams(unlisted="negative"), CLASSES)
     assert [(im.file_name, im.width, len(im.regions)) for im in ann.images] == [
         ("a.jpg", 64, 1),
         ("z_extra.jpg", 30, 0),
     ]
-    assert ann.negatives == 1
-    assert any("kept as negatives: z_extra.jpg" in w for w in ann.warnings)
+    assert ann.negatives == 1 and ann.unlisted == []
+    assert any("read as negatives" in w and "z_extra.jpg" in w for w in ann.warnings)
 
 
-def test_unannotated_images_can_be_an_error(tmp_path: Path) -> None:
+def test_unlisted_photos_can_be_an_error(tmp_path: Path) -> None:
     images = tmp_path / "images"
     blank(images / "a.jpg")
     blank(images / "b.jpg")
     path = via2(tmp_path, [("a.jpg", [])])
-    with pytest.raises(AnnotationError, match=r"1 images in .* are not in this file: b\.jpg"):
-        read_via(path, images, AnnotationsParams(unannotated="error"), CLASSES)
+    with pytest.raises(AnnotationError, match=r"1 photo in .* not in this file: b\.jpg"):
+        read_via(path, images, AnnotationsParams(unlisted="error"), CLASSES)
+
+
+def test_the_old_unannotated_key_still_works(tmp_path: Path) -> None:
+    images = tmp_path / "images"
+    blank(images / "a.jpg")
+    blank(images / "b.jpg")
+    path = via2(tmp_path, [("a.jpg", [])])
+    with pytest.warns(FutureWarning, match="annotations.unannotated is deprecated"):
+        error = AnnotationsParams(unannotated="error")
+    with pytest.raises(AnnotationError, match=r"not in this file: b\.jpg"):
+        read_via(path, images, error, CLASSES)
+    with pytest.warns(FutureWarning, match="unlisted: negative"):
+        negative = AnnotationsParams(unannotated="negative")
+    assert [im.file_name for im in read_via(path, images, negative, CLASSES).images] == [
+        "a.jpg",
+        "b.jpg",
+    ]
+
+
+def test_the_sample_lists_every_photo_it_writes(tmp_path: Path) -> None:
+    from landslide.params import Params, SampleParams
+    from landslide.sample import generate_sample
+
+    generate_sample(tmp_path, SampleParams(n=12, min_side=48, max_side=64), CLASSES)
+    ann = read_via(
+        tmp_path / "via_project.json", tmp_path / "images", Params().annotations, CLASSES
+    )
+    assert ann.unlisted == [] and len(ann.images) == 12
+    assert not any("not in this file" in w for w in ann.warnings)
+
+
+def test_a_template_from_a_project_still_lists_every_photo(tmp_path: Path) -> None:
+    from landslide.annotations import make_template
+    from landslide.params import Params
+
+    images = tmp_path / "images"
+    blank(images / "a.jpg")
+    blank(images / "b.jpg")
+    path = via2(tmp_path, [("a.jpg", [([1, 20, 5], [1, 1, 20])])])
+    ann = make_template(images, tmp_path / "project.json", Params(), path)
+    assert [(im.file_name, len(im.regions)) for im in ann.images] == [("a.jpg", 1), ("b.jpg", 0)]
 
 
 # ---------------------------------------------------------------------------- sizes

@@ -153,3 +153,32 @@ def test_sample_refuses_a_non_empty_directory(tmp_path: Path) -> None:
     )
     assert forced.exit_code == 0, forced.output
     assert len(list((tmp_path / "images").glob("*.jpg"))) == 3
+
+
+@pytest.mark.parametrize("command", ["validate", "split"])
+def test_validate_and_split_before_prepare_say_to_run_prepare(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: str
+) -> None:
+    """Run before prepare: one line naming the missing file and what to run, exit 2."""
+    monkeypatch.chdir(tmp_path)  # the defaults: data/processed/prepared/..., not there
+    result = runner.invoke(app, [command])
+    assert result.exit_code == 2, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert "Traceback" not in result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert lines == [
+        "error: data/processed/prepared/annotations.json not found: "
+        "run `landslide prepare` first (or `dvc repro prepare`)"
+    ]
+    # the annotations there but not the images: the images folder is named
+    prepared = tmp_path / "data" / "processed" / "prepared"
+    prepared.mkdir(parents=True)
+    (prepared / "annotations.json").write_text(
+        '{"images": [{"id": 1, "file_name": "a.jpg", "width": 8, "height": 8}], '
+        '"annotations": [], "categories": [{"id": 1, "name": "landslide"}]}'
+    )
+    result = runner.invoke(app, [command])
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    assert "run `landslide prepare` first (or `dvc repro prepare`)" in result.output
+    assert "data/processed/prepared/images" in result.output

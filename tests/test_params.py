@@ -153,3 +153,28 @@ def test_fraction_and_count_split_sizes() -> None:
     assert p.split.A.train == 0.6 and isinstance(p.split.A.train, float)
     p = parse_params({"split": {"A": {"train": 80.0, "val": 10, "test": 10}}})
     assert p.split.A.train == 80 and isinstance(p.split.A.train, int)
+
+
+def test_unlisted_photos_are_skipped_by_default(repo_root: Path) -> None:
+    assert Params().annotations.unlisted == "skip"
+    assert load_params(repo_root / "params.yaml").annotations.unlisted == "skip"
+    assert "unannotated" not in Params().to_yaml()
+
+
+@pytest.mark.parametrize("old", ["negative", "error"])
+def test_the_old_unannotated_key_is_a_deprecated_alias(tmp_path: Path, old: str) -> None:
+    path = write(tmp_path, f"annotations:\n  unannotated: {old}\n")
+    with pytest.warns(FutureWarning, match=rf"unannotated is deprecated.*unlisted: {old}"):
+        params = load_params(path)
+    assert params.annotations.unlisted == old
+    with pytest.warns(FutureWarning):  # the same value under both names is fine
+        same = parse_params({"annotations": {"unannotated": old, "unlisted": old}})
+    assert same.annotations.unlisted == old
+
+
+def test_the_old_and_new_key_disagreeing_is_an_error(tmp_path: Path) -> None:
+    path = write(tmp_path, "annotations:\n  unannotated: negative\n  unlisted: skip\n")
+    with pytest.raises(ParamsError, match=r"annotations: unannotated .* and unlisted .* disagree"):
+        load_params(path)
+    with pytest.raises(ParamsError, match=r"annotations\.unlisted"):
+        parse_params({"annotations": {"unlisted": "negatives"}})

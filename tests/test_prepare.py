@@ -364,13 +364,86 @@ def test_decompression_bomb_is_refused_by_name(tmp_path: Path) -> None:
     assert s.bad[0].startswith("bomb.png (") and "decompression bomb" in s.bad[0]
 
 
-def test_outputs_sharing_a_name_are_an_error(tmp_path: Path) -> None:
+COLLIDING = {  # photo -> its colour; X.jpeg, X.PNG and X.jpg all want images/X.jpg
+    "X.jpeg": (200, 40, 40),
+    "X.jpg": (40, 200, 40),
+    "X.PNG": (40, 40, 200),
+    "X-2.png": (200, 200, 40),  # wants X-2.jpg itself: a generated name never takes it
+    "a b (1).png": (200, 40, 200),
+    "a b (1).jpeg": (40, 200, 200),
+    "sub/a b (1).png": (120, 120, 120),  # another folder: no collision
+}
+
+
+def _colliding(root: Path, order: list[str]) -> Path:
+    (root / "images" / "sub").mkdir(parents=True, exist_ok=True)
+    for name, colour in COLLIDING.items():
+        Image.new("RGB", (64, 48), colour).save(root / "images" / name)
+    box = Region("landslide", rect(4, 4, 20, 20), 0)
+    return write_project(root, {name: (box,) if name == "X.PNG" else () for name in order})
+
+
+def test_outputs_sharing_a_name_get_unique_names(tmp_path: Path) -> None:
+    """Named as predict names its overlays; the COCO file maps each photo to its output."""
+    _colliding(tmp_path, list(COLLIDING))
+    out = tmp_path / "out"
+    s = prepare(tmp_path / "via.json", tmp_path / "images", out, params(size=(32, 24)))
+    names = {im["file_name"] for im in coco(out)["images"]}
+    assert names == {
+        "X.jpg",  # the photo already named so keeps it
+        "X-3.jpg",  # X.jpeg (X-2.jpg is X-2.png's)
+        "X-4.jpg",  # X.PNG
+        "X-2.jpg",
+        "a b (1).jpg",  # a b (1).jpeg, first by name
+        "a b (1)-2.jpg",  # a b (1).png
+        "sub/a b (1).jpg",
+    }
+    state = json.loads((out / STATE_NAME).read_text())["outputs"]
+    source_of = {name: entry["source"] for name, entry in state.items()}
+    assert source_of["X-3.jpg"] == "X.jpeg" and source_of["X-4.jpg"] == "X.PNG"
+    assert source_of["a b (1)-2.jpg"] == "a b (1).png"
+    for name, source in source_of.items():  # each output holds its own photo's pixels
+        assert close(pixels(out, name)[12, 16], COLLIDING[source]), name
+    (labelled,) = [a["image_id"] for a in coco(out)["annotations"]]
+    by_id = {im["id"]: im["file_name"] for im in coco(out)["images"]}
+    assert by_id[labelled] == "X-4.jpg"  # the regions went with the photo
+    assert ("X.PNG", "X-4.jpg") in s.renamed and len(s.renamed) == 3
+    assert "3 outputs renamed to keep names apart: " in s.summary_line()
+    assert "X.jpeg -> X-3.jpg" in s.summary_line()
+
+
+def test_unique_names_do_not_depend_on_the_order(tmp_path: Path) -> None:
+    forward, backward = tmp_path / "f", tmp_path / "b"
+    _colliding(forward, list(COLLIDING))
+    _colliding(backward, list(reversed(COLLIDING)))
+    outputs = []
+    for root in (forward, backward):
+        prepare(root / "via.json", root / "images", root / "out", params(size=(32, 24)))
+        state = json.loads((root / "out" / STATE_NAME).read_text())["outputs"]
+        outputs.append({name: entry["source"] for name, entry in state.items()})
+    assert outputs[0] == outputs[1]
+    s = prepare(forward / "via.json", forward / "images", forward / "out", params(size=(32, 24)))
+    assert (s.processed, s.skipped) == (0, len(COLLIDING))  # a rerun keeps every output
+
+
+def test_unlisted_photos_are_left_out_and_counted(tmp_path: Path) -> None:
     (tmp_path / "images").mkdir()
-    for name in ("a.jpg", "a.png"):
+    for name in ("a.jpg", "b.jpg", "c.jpg"):
         scene(64, 48, (0, 0, 8, 8)).save(tmp_path / "images" / name)
-    write_project(tmp_path, {"a.jpg": (), "a.png": ()})
-    with pytest.raises(PrepareError, match=r"'a\.jpg' and 'a\.png' would both be written"):
-        prepare(tmp_path / "via.json", tmp_path / "images", tmp_path / "out", params())
+    write_project(tmp_path, {"a.jpg": (Region("landslide", rect(4, 4, 20, 20), 0),)})
+    out = tmp_path / "out"
+    s = prepare(tmp_path / "via.json", tmp_path / "images", out, params(size=(32, 24)))
+    assert s.images == 1 and s.negatives == 0  # b and c are unknown, not negatives
+    assert s.unlisted == ("b.jpg", "c.jpg")
+    assert "2 photos not in the annotations left out" in s.summary_line()
+    assert "b.jpg, c.jpg" in s.summary_line()
+    assert json.loads((out / METRICS_NAME).read_text())["unlisted"] == 2
+    assert coco(out)["info"]["unlisted"] == ["b.jpg", "c.jpg"]  # validate reports them
+    assert sorted(p.name for p in (out / IMAGES_DIR).iterdir()) == ["a.jpg"]
+    p = params({"unlisted": "negative"}, size=(32, 24))
+    s = prepare(tmp_path / "via.json", tmp_path / "images", out, p)
+    assert (s.images, s.negatives, s.unlisted) == (3, 2, ())
+    assert "unlisted" not in coco(out)["info"]
 
 
 def test_output_inside_the_images_directory_is_refused(wide: Path) -> None:

@@ -8,6 +8,7 @@ import contextlib
 import csv
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -19,6 +20,7 @@ from typer.testing import CliRunner
 
 from landslide import retrain as R
 from landslide.cli import app
+from landslide.console import out
 from landslide.errors import CycleLocked, ParamsError
 from landslide.params import Params, ScheduleParams, parse_params
 from landslide.sample import generate_sample
@@ -155,6 +157,23 @@ def test_a_stale_lock_file_breaks_and_the_cycle_says_so(tmp_path: Path) -> None:
     assert not (tmp_path / "r" / "lock").exists()  # released
     old = json.loads((tmp_path / "r" / "cycles" / "old" / R.SUMMARY_JSON).read_text())
     assert old["decision"] == "killed" and cycle.id in old["reason"]
+
+
+def test_the_lock_taken_before_the_flow_is_the_cycles_lock(tmp_path: Path) -> None:
+    """`landslide retrain` holds the lock while Prefect starts; the flow's cycle uses it."""
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    params = Params(schedule={"out_dir": tmp_path / "r", "lock": tmp_path / "r" / "lock"})
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "lock").write_text(json.dumps({"pid": dead.pid, "host": "h"}))
+    with R.hold_lock(params, tmp_path) as held:
+        with pytest.raises(CycleLocked):  # held from the start: no other cycle gets in
+            R.CycleLock(tmp_path / "r" / "lock").acquire("other")
+        with R.open_cycle(params, tmp_path) as cycle:
+            assert cycle.lock is held
+            assert any(f"pid {dead.pid} on h" in n and "stale lock" in n for n in cycle.notes)
+        assert json.loads((tmp_path / "r" / "lock").read_text())["cycle"] == cycle.id
+    assert not (tmp_path / "r" / "lock").exists()  # the holder released it
 
 
 def test_a_failed_cycle_is_recorded_and_releases_the_lock(tmp_path: Path) -> None:
@@ -354,6 +373,62 @@ def test_model_history_command_prints_a_table(registry: dict[str, Any], tmp_path
     assert "promoted -> champion" in v3 and "dvc:ccc333" in v3
 
 
+HISTORY = [  # version, data version, metric, champion had, decision, reason
+    ("v1", "dvc:aaa111", "f1 0.800", "-", "promoted", "no champion yet; f1 0.800 reaches"),
+    ("v2", "dvc:bbb222", "f1 0.000", "0.800", "rejected", "f1 0.000 is below the champion's"),
+    ("v3", "dvc:ccc333", "f1 0.800", "0.000", "promoted -> champion", "f1 0.800 beats the"),
+]
+
+
+def test_model_history_piped_prints_one_line_per_version(
+    registry: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(out, "width", 60)  # a narrow pipe: rich would squeeze the columns
+    result = runner.invoke(app, ["model", "history"])  # CliRunner's stdout is not a terminal
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0] == "landslide-maskrcnn: champion timeline (alias 'champion')"
+    assert lines[1].split() == [
+        *("version", "when", "(UTC)", "data", "version", "backbone", "metric"),
+        *("champion", "had", "decision", "reason"),
+    ]
+    assert len(lines) == 2 + len(HISTORY)  # title, header, one line per version
+    reasons = [row.reason for row in R.model_history(Params())]
+    for line, expected, reason in zip(lines[2:], HISTORY, reasons, strict=True):
+        for value in (*expected, reason):
+            assert f" {value}" in f" {line}", (value, line)  # complete, never folded or cut
+        assert line.endswith(reason)
+    assert "…" not in result.output
+    assert lines[2].split()[1] == "2025-03-03T03:00:00Z" and "resnet50" in lines[2]
+
+
+def test_model_history_json(registry: dict[str, Any]) -> None:
+    result = runner.invoke(app, ["model", "history", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)
+    assert [list(row) for row in rows] == [
+        [
+            *("version", "when", "data_version", "backbone", "metric", "value"),
+            *("champion_value", "decision", "reason", "current"),
+        ]
+    ] * 3
+    assert rows[1] == {
+        "version": 2,
+        "when": rows[1]["when"],
+        "data_version": "dvc:bbb222",
+        "backbone": "resnet50",
+        "metric": "f1",
+        "value": 0.0,
+        "champion_value": 0.8,
+        "decision": "rejected",
+        "reason": "f1 0.000 is below the champion's 0.800",
+        "current": False,
+    }
+    assert rows[1]["when"].endswith("Z")
+    assert rows[0]["champion_value"] is None and rows[0]["when"] == "2025-03-03T03:00:00Z"
+    assert [row["current"] for row in rows] == [False, False, True]
+
+
 def test_model_history_without_a_registered_model(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -361,6 +436,9 @@ def test_model_history_without_a_registered_model(
     result = runner.invoke(app, ["model", "history"])
     assert result.exit_code == 0, result.output
     assert "no version of landslide-maskrcnn registered yet" in result.output
+    result = runner.invoke(app, ["model", "history", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == []
 
 
 # --------------------------------------------------------------------------- CLI wiring
@@ -370,6 +448,31 @@ def test_retrain_needs_now() -> None:
     result = runner.invoke(app, ["retrain"])
     assert result.exit_code == 2
     assert "--now runs one cycle" in result.output
+
+
+def test_a_concurrent_retrain_prints_one_clean_error(repo_root: Path, tmp_path: Path) -> None:
+    """A second `landslide retrain --now` while a cycle runs: exit 2 and one error line;
+    nothing from Prefect (no flow-run ERROR line, no escaped traceback)."""
+    shutil.copytree(repo_root / "flows", tmp_path / "flows")
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/mlflow.db"}
+    with R.CycleLock(tmp_path / "reports/retrain/retrain.lock"):
+        result = subprocess.run(
+            [sys.executable, "-m", "landslide", "retrain", "--now"],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            env=env,
+            timeout=300,
+        )
+    output = result.stdout + result.stderr
+    assert result.returncode == 2, output
+    mentions = [line for line in output.splitlines() if "another retraining cycle" in line]
+    assert len(mentions) == 1, output
+    assert mentions[0].startswith(
+        "error: reports/retrain/retrain.lock: another retraining cycle is running ("
+    )
+    assert f"pid {os.getpid()}" in mentions[0]
+    assert "\\n" not in output and "ERROR" not in output and "Flow run" not in output, output
 
 
 def test_schedule_serves_the_flow_with_the_cron(

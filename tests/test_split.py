@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from PIL import Image, ImageEnhance
+from PIL import Image, ImageEnhance, ImageOps
 
 from landslide.annotations import Annotations, load_annotations, read_coco, write_coco
 from landslide.errors import SplitError
@@ -128,6 +128,30 @@ def test_near_duplicates_share_a_split(tmp_path: Path, photos) -> None:
         assert where[image.file_name][0] == where[f"dup_{image.file_name}"][0]
     assert s.grouped_photos >= 24
     assert "scaled" in " ".join(s.notes) or "->" in " ".join(s.notes)  # 172 photos, not 160
+
+
+def test_exif_rotated_copies_share_a_split(tmp_path: Path, photos) -> None:
+    """A copy stored turned, with an orientation tag that shows it upright, is the same photo."""
+    images_dir, ann = photos
+    work = tmp_path / "images"
+    shutil.copytree(images_dir, work)
+    extra = []
+    for image in ann.images[:12]:
+        copy = f"turned_{image.file_name}"
+        exif = Image.Exif()
+        exif[0x0112] = 6  # shown turned 270 degrees: back upright
+        with Image.open(work / image.file_name) as im:
+            upright = ImageOps.exif_transpose(im).convert("RGB")
+        upright.transpose(Image.Transpose.ROTATE_90).save(work / copy, exif=exif.tobytes())
+        with Image.open(work / copy) as im:
+            assert ImageOps.exif_transpose(im).size == upright.size  # displayed the same
+        extra.append(type(image)(copy, image.width, image.height, image.regions))
+    path = coco(tmp_path, ann, [*ann.images, *extra])
+    s = split(path, work, tmp_path / "out", SplitParams(), CLASSES)
+    where = assignment(tmp_path / "out")
+    for image in ann.images[:12]:
+        assert where[image.file_name][0] == where[f"turned_{image.file_name}"][0], image.file_name
+    assert s.grouped_photos >= 24
 
 
 def test_counts_scaled_to_the_data_and_said(tmp_path: Path, photos) -> None:

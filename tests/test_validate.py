@@ -84,6 +84,7 @@ def test_clean_annotations_pass(images_dir: Path) -> None:
         "failed_checks": 0,
         "warnings": 0,
         "unreviewed_model_regions": 0,
+        "unlisted": 0,
     }
     assert "**PASSED**" in report.md_path.read_text()
     table = report.table_path.read_text().splitlines()
@@ -188,6 +189,52 @@ def test_warnings_are_reported_and_do_not_fail(images_dir: Path) -> None:
     assert data["warnings"] == ann.warnings
     assert json.loads(report.metrics_path.read_text())["warnings"] == 1
     assert "3 vertices clipped" in report.md_path.read_text()
+
+
+def test_unlisted_photos_are_a_warning_naming_them(images_dir: Path) -> None:
+    """Photos of the folder the annotation file lacks: counted and named, not a failure."""
+    ann = dataclasses.replace(clean(), unlisted=[f"slide_{i:02d}.jpg" for i in range(10)])
+    report = run(ann, images_dir)
+    assert report.passed
+    (warning,) = report.warnings
+    assert "10 photos" in warning and "slide_00.jpg" in warning and "slide_09.jpg" in warning
+    assert "left out (unknown, not negatives" in warning
+    assert json.loads(report.metrics_path.read_text())["unlisted"] == 10
+    data = json.loads(report.json_path.read_text())
+    assert data["unlisted"] == ann.unlisted and data["summary"]["warnings"] == 1
+    md = report.md_path.read_text()
+    assert "## Photos not in the annotation file" in md
+    assert all(f"- `{name}`" in md for name in ann.unlisted)
+    assert "(10 photos not in the annotations left out)" in report.summary_line()
+
+
+def test_unlisted_photos_travel_from_prepare_to_the_report(tmp_path: Path) -> None:
+    from landslide.annotations import load_annotations, write_via2
+    from landslide.params import Params, PrepareParams
+    from landslide.prepare import prepare
+
+    raw = tmp_path / "raw"
+    for i, name in enumerate(["a.png", "b.png", "c.png", "d.png"]):
+        noise_image(raw / name, seed=i)
+    listed = Annotations(
+        images=[
+            ImageAnn("a.png", regions=(Region("landslide", SQUARE, 0),)),
+            ImageAnn("b.png"),
+        ]
+    )
+    write_via2(listed, tmp_path / "via.json", list(CLASSES), "class", images_dir=raw)
+    params = Params(prepare=PrepareParams(size=(100, 80), workers=1))
+    prepare(tmp_path / "via.json", raw, tmp_path / "prepared", params)
+    prepared = tmp_path / "prepared"
+    ann = load_annotations(prepared / "annotations.json", prepared / "images", params)
+    assert ann.unlisted == ["c.png", "d.png"]
+    report = run(ann, prepared / "images")
+    assert report.passed and report.unlisted == ["c.png", "d.png"]
+    assert any("c.png, d.png" in w for w in report.warnings)
+    # validate straight on the VIA file: the reader's warning, not a second one
+    direct = run(load_annotations(tmp_path / "via.json", raw, params), raw)
+    assert direct.unlisted == ["c.png", "d.png"]
+    assert sum("c.png" in w for w in direct.warnings) == 1
 
 
 BOWTIE = ((10.0, 10.0), (50.0, 50.0), (50.0, 10.0), (10.0, 50.0))

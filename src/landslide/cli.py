@@ -232,6 +232,8 @@ def annotations_stats(
     table.add_row("images", "", str(stats.images))
     table.add_row("negatives (no landslide)", "", str(stats.negatives))
     table.add_row("without regions", "", str(stats.unannotated))
+    if stats.unlisted:  # annotations.unlisted: skip (the default)
+        table.add_row("in the folder, not in the file (left out)", "", str(stats.unlisted))
     out.print(table)
     if stats.warnings:
         console.print(f"{stats.warnings} warnings (see `landslide annotations import`)")
@@ -642,10 +644,15 @@ def validate(
 ) -> None:
     """Check annotations and images (great-expectations); exit 2 naming each failure."""
     from landslide.annotations import load_annotations
+    from landslide.validate import require_inputs
     from landslide.validate import validate as validate_annotations
 
     params = load_params(params_file)
-    ann = load_annotations(annotations, images, params)
+    try:
+        ann = load_annotations(annotations, images, params)
+    except LandslideError:
+        require_inputs(annotations, images)  # not there: run prepare first
+        raise
     with track(len(ann), "validate") as advance:
         report = validate_annotations(
             ann,
@@ -712,11 +719,10 @@ def split_cmd(
     params_file: ParamsOption = None,
 ) -> None:
     """Set A and Set B: stratified, near-duplicates together, stable as photos are added."""
-    from landslide.annotations import read_coco
-    from landslide.split import split
+    from landslide.split import read_prepared, split
 
     params = load_params(params_file)
-    total = len(read_coco(annotations).images)
+    total = len(read_prepared(annotations).images)
     with track(total, "split") as advance:
         s = split(
             annotations,
@@ -1119,12 +1125,28 @@ def model_register(
 
 
 @model_app.command("history")
-def model_history(params_file: ParamsOption = None) -> None:
-    """The champion timeline: every registered version, its data version, metric, decision."""
-    from landslide.retrain import history_table, model_history
+def model_history(
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the versions as a JSON list (stable keys).")
+    ] = False,
+    params_file: ParamsOption = None,
+) -> None:
+    """The champion timeline: every registered version, its data version, metric, decision.
+
+    On a terminal a table; piped or redirected, plain text with one line per version (no
+    width limit); `--json` a list of objects with the keys version, when, data_version,
+    backbone, metric, value, champion_value, decision, reason, current.
+    """
+    import json
+    import sys
+
+    from landslide.retrain import history_table, history_text, model_history
 
     params = load_params(params_file)
     rows = model_history(params)
+    if as_json:
+        sys.stdout.write(json.dumps([row.to_json() for row in rows], indent=2) + "\n")
+        return
     if not rows:
         out.print(
             f"model history: no version of {params.predict.model_name} registered yet "
@@ -1132,7 +1154,16 @@ def model_history(params_file: ParamsOption = None) -> None:
             markup=False,
         )
         return
-    out.print(history_table(rows, params))
+    if _is_terminal(out):
+        out.print(history_table(rows, params))
+    else:  # rich would fold the columns to 80 characters: a pipe has no width to fill
+        sys.stdout.write(history_text(rows, params))
+
+
+def _is_terminal(console: Any) -> bool:
+    """Whether the console writes to a terminal (not rich's guess: FORCE_COLOR says yes)."""
+    isatty = getattr(console.file, "isatty", None)
+    return bool(isatty and isatty())
 
 
 app.add_typer(model_app, name="model")
@@ -1339,11 +1370,16 @@ def retrain_cmd(
             hint="`landslide retrain --now`, or `landslide schedule` to run cycles on "
             "schedule.cron",
         )
-    load_params(params_file)  # bad params fail here, in one line, before Prefect starts
+    from landslide.retrain import hold_lock
+
+    params = load_params(params_file)  # bad params fail here, in one line, before Prefect
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     module = _load_flow("retrain")
-    _quiet_expected_errors()
-    summary = module.retrain(params_file=str(params_file) if params_file else None, force=force)
+    # the lock first: a cycle already running is refused here, in one line, before Prefect
+    # starts (inside the flow the refusal would be a failed flow run, logged by Prefect)
+    with hold_lock(params, Path(".")):
+        _quiet_expected_errors()
+        summary = module.retrain(params_file=str(params_file) if params_file else None, force=force)
     decision = summary.get("decision", "")
     out.print(
         f"retrain {summary.get('cycle')}: {decision}: {summary.get('reason')}",
@@ -1368,7 +1404,6 @@ def retrain_cmd(
         if scores:
             out.print(f"  {model['label']}: {'; '.join(scores)}", markup=False, soft_wrap=True)
     if summary.get("decision") not in (None, "nothing to do"):
-        params = load_params(params_file)
         where = params.schedule.out_dir / "cycles" / str(summary["cycle"]) / "comparison.md"
         out.print(f"comparison: {where}", markup=False, soft_wrap=True)
 

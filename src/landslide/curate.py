@@ -534,15 +534,15 @@ def _hex64(text: str) -> int | None:
 
 
 def _phash(path: Path) -> str | None:
-    import imagehash
-    from PIL import Image, ImageOps
+    """The pipeline's one pHash (`landslide.phash`, as scrape stores it), or None."""
+    from PIL import Image
 
     from landslide.annotations.images import BadImage, open_image
+    from landslide.phash import phash_hex
 
     try:
         with open_image(path, 50_000_000) as image:
-            image.draft("L", (128, 128))
-            return str(imagehash.phash(ImageOps.exif_transpose(image) or image))
+            return phash_hex(image)
     except (BadImage, OSError, ValueError, Image.DecompressionBombError):
         return None
 

@@ -65,8 +65,7 @@ class AnnotationError(LandslideError):
 
 class PrepareError(LandslideError):
     """An image cannot be prepared (corrupt, truncated, a decompression bomb, an unknown
-    pixel format), two photos would share an output name, or the output directory
-    overlaps the input images."""
+    pixel format), or the output directory overlaps the input images."""
 
 
 class ValidationFailed(LandslideError):

@@ -57,6 +57,7 @@ from landslide.inference import (
     inference_on_dataset,
     is_detected,
     landslide_label,
+    resolve_device,
 )
 from landslide.io import (
     atomic_open,
@@ -482,7 +483,6 @@ def evaluate(
 
     from landslide.data import DetectionDataset, collate_fn, dataset_dicts
     from landslide.model import load_model
-    from landslide.train import resolve_device
 
     started = time.perf_counter()
     model_dir, test_json, out_dir = Path(model_dir), Path(test_json), Path(out_dir)

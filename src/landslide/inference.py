@@ -28,6 +28,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import torch
 
+from landslide.errors import TrainError
+
 if TYPE_CHECKING:
     from landslide.model import ModelInfo
 
@@ -69,6 +71,33 @@ def is_detected(best: float, threshold: float) -> bool:
 
 
 # --------------------------------------------------------------------------- detectors
+
+
+def resolve_device(spec: str, local_rank: int | None = None) -> torch.device:
+    """`auto` -> CUDA when present, else CPU; CUDA asked for but absent -> TrainError."""
+    if spec == "auto":
+        spec = "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        device = torch.device(spec)
+    except RuntimeError:
+        raise TrainError(
+            f"unknown device {spec!r}", hint="train.device is auto, cpu, cuda or cuda:N"
+        ) from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise TrainError(
+                f"device {spec!r} requested but CUDA is not available on this machine",
+                hint="use --device cpu (or train.device: auto)",
+            )
+        index = device.index if device.index is not None else (local_rank or 0)
+        if index >= torch.cuda.device_count():
+            raise TrainError(
+                f"device cuda:{index} requested but only {torch.cuda.device_count()} "
+                "CUDA devices exist"
+            )
+        torch.cuda.set_device(index)
+        return torch.device("cuda", index)
+    return device
 
 
 class Detector(Protocol):
@@ -152,4 +181,5 @@ __all__ = [
     "is_detected",
     "landslide_label",
     "landslide_scores",
+    "resolve_device",
 ]

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import warnings
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -176,9 +177,36 @@ class AnnotationsParams(Section):
         "building": ["Building", "buildings", "house", "houses"],
     }
     missing_image: Literal["error", "skip"] = "error"
-    unannotated: Literal["negative", "error"] = "negative"  # images with no VIA entry
+    # A photo in the images folder that the annotation file does not list is unknown, not
+    # a negative: skip = left out (a warning names them), negative = read as a photo
+    # without a landslide, error = stop. `unannotated` is the old, deprecated name.
+    unlisted: Literal["skip", "negative", "error"] = "skip"
     min_region_area: PositiveFloat = 4.0  # pixels
     max_image_pixels: PositiveInt = 89_478_485  # Pillow's decompression-bomb limit
+
+    @model_validator(mode="before")
+    @classmethod
+    def _unannotated(cls, data: Any) -> Any:
+        """The deprecated `unannotated: negative | error` is read as `unlisted`, with a warning."""
+        if not isinstance(data, dict) or "unannotated" not in data:
+            return data
+        data = dict(data)
+        old = data.pop("unannotated")
+        if "unlisted" in data and data["unlisted"] != old:
+            raise ValueError(
+                f"unannotated ({old!r}) and unlisted ({data['unlisted']!r}) disagree: "
+                "keep only unlisted (unannotated is its old, deprecated name)"
+            )
+        if old not in ("negative", "error"):
+            raise ValueError(f"unannotated: expected negative or error, got {old!r}")
+        data.setdefault("unlisted", old)
+        warnings.warn(
+            f"annotations.unannotated is deprecated: read as annotations.unlisted: {old} "
+            "(rename the key; skip, the new default, leaves photos without an entry out)",
+            FutureWarning,
+            stacklevel=1,
+        )
+        return data
 
 
 class AnnotateParams(Section):

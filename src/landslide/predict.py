@@ -68,6 +68,7 @@ from landslide.inference import (
     best_score,
     is_detected,
     landslide_label,
+    resolve_device,
 )
 from landslide.io import write_bytes, write_csv, write_json
 from landslide.model import ModelInfo
@@ -99,7 +100,6 @@ Advance = Callable[[int], None]
 def load_detector(spec: str | Path, params: Params) -> Detector:
     """The detector `spec` names (see the module doc), checked against `params.classes`."""
     from landslide.model import load_model
-    from landslide.train import resolve_device
 
     text = str(spec)
     scheme = _URI.match(text)

@@ -6,11 +6,20 @@
 It writes, atomically, into `out_dir`:
 
     images/<name>.jpg    each photo upright, RGB 8-bit, prepare.size, JPEG at jpeg_quality
-                         (`sub/a.png` -> `images/sub/a.jpg`; `a.jpg` + `a.png` is an error)
+                         (`sub/a.png` -> `images/sub/a.jpg`; see Names for `a.jpg` + `a.png`)
     annotations.json     COCO instances, in the order of the annotations; file names
-                         relative to images/, width and height = prepare.size
-    prepare.json         counts for DVC metrics (images, negatives, bad, regions per class)
+                         relative to images/, width and height = prepare.size; the photos
+                         of the folder the annotation file does not list in `info.unlisted`
+    prepare.json         counts for DVC metrics (images, negatives, bad, unlisted, regions)
     .prepare-state.json  the incremental manifest, written last
+
+Names. An output is named after its photo with the suffix .jpg. Photos whose outputs
+would share a name (`X.jpg`, `X.jpeg`, `X.PNG`; compared ignoring case) get unique
+ones, as `predict` names its overlays: the photo already named so (`X.jpg`) keeps it,
+the others get `X-2.jpg`, `X-3.jpg`, ... in the order of their names (never a name
+another photo's output has). The names depend only on the set of photo names, not
+on their order, and annotations.json maps each photo to its output, so nothing
+downstream (nor the VIA file) needs an edit; the summary lists the renamed ones.
 
 Geometry. Polygons are continuous coordinates of the upright photo (pixel i covers
 [i, i+1)). A w x h photo is scaled to nw x nh and placed at (ox, oy) in the W x H
@@ -106,6 +115,7 @@ COCO_NAME = "annotations.json"
 METRICS_NAME = "prepare.json"
 STATE_NAME = ".prepare-state.json"
 DEFAULT_OUT = Path("data/processed/prepared")
+RUN_PREPARE = "run `landslide prepare` first (or `dvc repro prepare`)"  # its outputs missing
 STATE_VERSION = 1
 RENDER_VERSION = 1  # bump whenever the pixels produced for the same input change
 PAD = (0, 0, 0)  # letterbox bars and the background under transparent pixels
@@ -143,6 +153,8 @@ class PrepareSummary:
     regions: dict[str, int] = field(default_factory=dict)  # per class, in Params order
     dropped_regions: int = 0  # regions that degenerated in the resize
     bad: tuple[str, ...] = ()  # photos left out (prepare.skip_bad), with the reason
+    unlisted: tuple[str, ...] = ()  # photos of the folder the annotations do not list
+    renamed: tuple[tuple[str, str], ...] = ()  # (photo, output) given a unique output name
     size: tuple[int, int] = (512, 512)
     mode: str = "stretch"
     out_dir: Path = DEFAULT_OUT
@@ -153,6 +165,7 @@ class PrepareSummary:
             "images": self.images,
             "negatives": self.negatives,
             "bad": len(self.bad),
+            "unlisted": len(self.unlisted),
             "regions": dict(self.regions),
             "dropped_regions": self.dropped_regions,
         }
@@ -164,6 +177,8 @@ class PrepareSummary:
             "skipped": self.skipped,
             "removed": self.removed,
             "bad_images": list(self.bad),
+            "unlisted_images": list(self.unlisted),
+            "renamed": dict(self.renamed),
             "size": list(self.size),
             "mode": self.mode,
             "out_dir": str(self.out_dir),
@@ -179,7 +194,20 @@ class PrepareSummary:
             line += f"; {self.dropped_regions} degenerate regions dropped"
         if self.bad:
             line += f"; {len(self.bad)} bad images left out: {'; '.join(self.bad)}"
+        if self.unlisted:
+            line += (
+                f"; {len(self.unlisted)} photos not in the annotations left out "
+                f"(annotations.unlisted): {_shown(self.unlisted)}"
+            )
+        if self.renamed:
+            pairs = [f"{a} -> {b}" for a, b in self.renamed]
+            line += f"; {len(pairs)} outputs renamed to keep names apart: {_shown(pairs)}"
         return line
+
+
+def _shown(names: Sequence[str], limit: int = 10) -> str:
+    more = f", ... ({len(names) - limit} more)" if len(names) > limit else ""
+    return ", ".join(names[:limit]) + more
 
 
 # ---------------------------------------------------------------------------- stage
@@ -216,7 +244,7 @@ def prepare_annotations(
         raise PrepareError(
             "no photos to prepare", file=ann.source or None, hint="annotate some photos first"
         )
-    names = _output_names(ann, images_dir)
+    names = _output_names(ann)
     workers = p.workers or os.cpu_count() or 1
     sources = [images_dir / image.file_name for image in ann.images]
     keys = [_key(digest, p) for digest in _hashes(sources, workers)]
@@ -285,7 +313,9 @@ def prepare_annotations(
         _write_state(out_dir, entries)
         raise _bad_images_error(bad, images_dir)
 
-    result = Annotations(images=out_images, source=str(out_dir / COCO_NAME))
+    result = Annotations(
+        images=out_images, source=str(out_dir / COCO_NAME), unlisted=list(ann.unlisted)
+    )
     write_coco(result, out_dir / COCO_NAME, params.classes)
     counts = result.counts()
     summary = PrepareSummary(
@@ -297,6 +327,12 @@ def prepare_annotations(
         regions={c: counts.get(c, 0) for c in params.classes},
         dropped_regions=dropped,
         bad=tuple(f"{file} ({reason})" for file, reason in bad),
+        unlisted=tuple(ann.unlisted),
+        renamed=tuple(
+            (image.file_name, name)
+            for image, name in zip(ann.images, names, strict=True)
+            if name != _plain_name(image.file_name)
+        ),
         size=p.size,
         mode=p.mode,
         out_dir=out_dir,
@@ -348,21 +384,43 @@ def _check_dirs(images_dir: Path, out_dir: Path) -> None:
         )
 
 
-def _output_names(ann: Annotations, images_dir: Path) -> list[str]:
-    """`sub/a.png` -> `sub/a.jpg`; two photos with one output name are an error."""
-    names: list[str] = []
-    seen: dict[str, str] = {}
-    for image in ann.images:
-        name = PurePosixPath(image.file_name).with_suffix(".jpg").as_posix()
-        other = seen.setdefault(name.casefold(), image.file_name)
-        if other != image.file_name:
-            raise PrepareError(
-                f"{other!r} and {image.file_name!r} would both be written as {name!r}",
-                file=images_dir,
-                hint="rename one of them (outputs are named after the photo, as .jpg)",
-            )
-        names.append(name)
+def _output_names(ann: Annotations) -> list[str]:
+    """`sub/a.png` -> `sub/a.jpg`; photos that would share one get unique names (module doc)."""
+    plain = [_plain_name(image.file_name) for image in ann.images]
+    groups: dict[str, list[int]] = {}
+    for i, name in enumerate(plain):
+        groups.setdefault(name.casefold(), []).append(i)
+    taken = set(groups)  # every photo's own name: a generated one never takes it
+    names = list(plain)
+    for key in sorted(groups):
+        members = groups[key]
+        if len(members) == 1:
+            continue
+        order = sorted(
+            members,
+            key=lambda i: (
+                ann.images[i].file_name != plain[i],  # X.jpg keeps X.jpg
+                ann.images[i].file_name.casefold(),
+                ann.images[i].file_name,
+            ),
+        )
+        for i in order[1:]:
+            names[i] = _unique(plain[i], taken)
     return names
+
+
+def _plain_name(file_name: str) -> str:
+    return PurePosixPath(file_name).with_suffix(".jpg").as_posix()
+
+
+def _unique(name: str, taken: set[str]) -> str:
+    """`name` with -2, -3, ... before the suffix: the first not in `taken` (ignoring case)."""
+    path = PurePosixPath(name)
+    n = 2
+    while (candidate := path.with_stem(f"{path.stem}-{n}").as_posix()).casefold() in taken:
+        n += 1
+    taken.add(candidate.casefold())
+    return candidate
 
 
 def _hashes(paths: Sequence[Path], workers: int) -> list[str]:

@@ -6,7 +6,9 @@ One cycle (the Prefect flow `flows/retrain.py` runs the steps below as tasks, on
 1. **lock**: one cycle at a time. `schedule.lock` holds the owner's PID, host, cycle and
    MLflow run, under an `flock`; a second cycle is refused with `CycleLocked` naming the
    owner. A lock left by a killed cycle (the file is there, nobody holds the flock) is
-   broken and said so, and that cycle's MLflow run is marked KILLED.
+   broken and said so, and that cycle's MLflow run is marked KILLED. `landslide retrain`
+   takes the lock before Prefect starts (`hold_lock`), so a second cycle is refused in
+   one line, at once, and the flow's `open_cycle` in that process uses the held lock.
 2. **arrivals**: the photos of `data/raw/images` that are *ready*: accepted in
    `curate.decisions` and, when labelled landslide, with a reviewed landslide polygon in
    the VIA project (photos still waiting for a person and rejected ones are left out of
@@ -177,6 +179,31 @@ class CycleLock:
 
     def __exit__(self, *exc: Any) -> None:
         self.release()
+
+
+# The locks this process took before its flow started (`hold_lock`), by resolved path,
+# with what the dead owner of a broken stale lock said (None when nothing was stale).
+_HELD: dict[Path, tuple[CycleLock, LockInfo | None]] = {}
+
+
+@contextlib.contextmanager
+def hold_lock(params: Params, root: Path = Path(".")) -> Iterator[CycleLock]:
+    """Take `schedule.lock` for this process before the retraining flow starts.
+
+    `landslide retrain` holds it around the flow run: a second cycle is refused with
+    `CycleLocked` before Prefect starts (one clean line, not a failed flow run), and no
+    other cycle can take the lock while Prefect starts up. `open_cycle` in this process
+    uses the held lock (and the stale owner it broke) instead of taking it again.
+    """
+    lock = CycleLock(Path(root) / params.schedule.lock)
+    stale = lock.acquire()
+    key = lock.path.resolve()
+    _HELD[key] = (lock, stale)
+    try:
+        yield lock
+    finally:
+        _HELD.pop(key, None)
+        lock.release()
 
 
 def _read_fd(fd: int) -> str:
@@ -564,8 +591,13 @@ def open_cycle(params: Params, root: Path = Path(".")) -> Iterator[Cycle]:
     """
     root = Path(root)
     p = params.schedule
-    lock = CycleLock(root / p.lock)
-    stale = lock.acquire()
+    held = _HELD.get((root / p.lock).resolve())
+    if held is not None:  # taken by `hold_lock` before the flow started: its holder releases
+        lock, stale = held
+        _HELD[lock.path.resolve()] = (lock, None)  # the stale owner is reported once
+    else:
+        lock = CycleLock(root / p.lock)
+        stale = lock.acquire()
     try:
         cycle_id = _cycle_id(root / p.out_dir / CYCLES_DIR)
         lock.update(cycle=cycle_id)
@@ -591,7 +623,8 @@ def open_cycle(params: Params, root: Path = Path(".")) -> Iterator[Cycle]:
             fail(cycle, exc)
             raise
     finally:
-        lock.release()
+        if held is None:
+            lock.release()
 
 
 def _cycle_id(cycles: Path) -> str:
@@ -1242,6 +1275,31 @@ class HistoryRow:
     reason: str
     current: bool
 
+    def to_json(self) -> dict[str, Any]:
+        """`landslide model history --json`: these keys, in this order, for every version."""
+        return {
+            "version": int(self.version) if self.version.isdigit() else self.version,
+            "when": self.when,
+            "data_version": self.data_version,
+            "backbone": self.backbone,
+            "metric": self.metric,
+            "value": _number(self.value),
+            "champion_value": _number(self.champion_value),
+            "decision": self.decision,
+            "reason": self.reason,
+            "current": self.current,
+        }
+
+
+def _number(text: str) -> float | str | None:
+    """A metric tag as a number (None when unset; kept as text when it is no number)."""
+    if not text:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
 
 def model_history(params: Params) -> list[HistoryRow]:
     """Every registered version of `predict.model_name`, oldest first, with its decision."""
@@ -1289,42 +1347,58 @@ def _stamp(ms: int | None) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="seconds")
 
 
+HISTORY_COLUMNS = (  # heading, justify
+    ("version", "right"),
+    ("when (UTC)", "left"),
+    ("data version", "left"),
+    ("backbone", "left"),
+    ("metric", "right"),
+    ("champion had", "right"),
+    ("decision", "left"),
+    ("reason", "left"),
+)
+
+
+def _history_cells(row: HistoryRow, alias: str) -> tuple[str, ...]:
+    metric = f"{row.metric} {row.value}" if row.metric else ""
+    decision = row.decision + (f" -> {alias}" if row.current else "")
+    cells = (f"v{row.version}", row.when, row.data_version, row.backbone, metric)
+    cells += (row.champion_value or "-", decision, row.reason)
+    return tuple(" ".join(cell.split()) for cell in cells)  # one line, whatever the tags hold
+
+
+def _history_title(params: Params) -> str:
+    p = params.predict
+    return f"{p.model_name}: champion timeline (alias {p.alias!r})"
+
+
 def history_table(rows: Sequence[HistoryRow], params: Params) -> Any:
-    """The champion timeline as a rich table."""
+    """The champion timeline as a rich table, for a terminal (columns fold to its width)."""
     from rich.table import Table
 
-    p = params.predict
-    table = Table(
-        title=f"{p.model_name}: champion timeline (alias {p.alias!r})",
-        title_justify="left",
-    )
-    for name, justify in (
-        ("version", "right"),
-        ("when (UTC)", "left"),
-        ("data version", "left"),
-        ("backbone", "left"),
-        ("metric", "right"),
-        ("champion had", "right"),
-        ("decision", "left"),
-        ("reason", "left"),
-    ):
+    table = Table(title=_history_title(params), title_justify="left")
+    for name, justify in HISTORY_COLUMNS:
         table.add_column(name, justify=justify, overflow="fold")  # type: ignore[arg-type]
     for row in rows:
-        metric = f"{row.metric} {row.value}" if row.metric else ""
-        decision = row.decision + (f" -> {p.alias}" if row.current else "")
         style = "bold green" if row.current else ("dim" if row.decision == REJECTED else None)
-        table.add_row(
-            f"v{row.version}",
-            row.when,
-            row.data_version,
-            row.backbone,
-            metric,
-            row.champion_value or "-",
-            decision,
-            row.reason,
-            style=style,
-        )
+        table.add_row(*_history_cells(row, params.predict.alias), style=style)
     return table
+
+
+def history_text(rows: Sequence[HistoryRow], params: Params) -> str:
+    """The champion timeline as plain text, for a pipe or a file: no width limit, a title,
+    a header and one line per version, the columns aligned with spaces."""
+    lines = [[name for name, _ in HISTORY_COLUMNS]]
+    lines += [list(_history_cells(row, params.predict.alias)) for row in rows]
+    widths = [max(len(line[i]) for line in lines) for i in range(len(HISTORY_COLUMNS))]
+    text = [_history_title(params)]
+    for line in lines:
+        cells = [
+            cell.rjust(width) if justify == "right" else cell.ljust(width)
+            for cell, width, (_, justify) in zip(line, widths, HISTORY_COLUMNS, strict=True)
+        ]
+        text.append("  ".join(cells).rstrip())
+    return "\n".join(text) + "\n"
 
 
 # ============================================================================== arrivals for demos

@@ -4,9 +4,10 @@ Properties the stage guarantees (and tests check):
 
 * **stratified**: landslide and non-landslide photos keep the data's proportion in
   train, val and test (largest-remainder rounding per stratum);
-* **near-duplicates together**: photos whose perceptual hashes differ by at most
-  `split.dup_distance` bits form one group, and a group never straddles splits, so
-  no shot of the same slope is in train and test;
+* **near-duplicates together**: photos whose perceptual hashes (`landslide.phash`, of
+  the photo upright, so a copy stored turned with an EXIF orientation tag is the same
+  photo) differ by at most `split.dup_distance` bits form one group, and a group never
+  straddles splits, so no shot of the same slope is in train and test;
 * **deterministic and stable as data grows**: each group gets a salted hash of its
   content (`sha256(seed, photo sha256)`), never a position in a shuffled list; the
   previous assignment (`assignment.csv`, kept beside the manifests) is honoured, so
@@ -38,6 +39,8 @@ from landslide.annotations import Annotations, ImageAnn, read_coco, write_coco
 from landslide.errors import SplitError
 from landslide.io import sha256_file, write_csv, write_json, write_text
 from landslide.params import SplitParams
+from landslide.phash import phash_hex
+from landslide.prepare import RUN_PREPARE
 
 SPLITS = ("train", "val", "test")
 STRATA = ("landslide", "non_landslide")
@@ -112,7 +115,7 @@ def split(
     The previous `out_dir/assignment.csv`, when present and `fresh` is false, pins the
     split of every photo it lists.
     """
-    ann = read_coco(annotations)
+    ann = read_prepared(annotations)
     if not ann.images:
         raise SplitError("no images to split", file=annotations)
     photos = [_photo(i, image, images_dir, progress) for i, image in enumerate(ann.images)]
@@ -158,23 +161,27 @@ def split(
     return summary
 
 
+def read_prepared(annotations: Path) -> Annotations:
+    """The prepared COCO file; a SplitError saying to run prepare when it is not there."""
+    if not Path(annotations).exists():
+        raise SplitError(f"{annotations} not found: {RUN_PREPARE}")
+    return read_coco(annotations)
+
+
 # ------------------------------------------------------------------------- photos, groups
 
 
 def _photo(
     index: int, image: ImageAnn, images_dir: Path, progress: Callable[[int], None] | None
 ) -> Photo:
-    import imagehash
     from PIL import Image, UnidentifiedImageError
 
     path = images_dir / image.file_name
     try:
         with Image.open(path) as im:
-            phash = int(str(imagehash.phash(im.convert("RGB"))), 16)
+            phash = int(phash_hex(im), 16)  # upright: a turned copy is the same photo
     except FileNotFoundError:
-        raise SplitError(
-            "image not found", file=path, hint="run `landslide prepare` first"
-        ) from None
+        raise SplitError(f"image not found: {RUN_PREPARE}", file=path) from None
     except (OSError, UnidentifiedImageError) as exc:
         raise SplitError(f"cannot read image: {exc}", file=path) from None
     digest = dict(image.attributes).get(SOURCE_DIGEST) or sha256_file(path)

@@ -66,7 +66,7 @@ from landslide.engine import (
     validation_losses,
 )
 from landslide.errors import TrainError
-from landslide.inference import TorchDetector, inference_on_dataset
+from landslide.inference import TorchDetector, inference_on_dataset, resolve_device
 from landslide.io import atomic_open, remove_stale_temps, write_csv, write_json
 from landslide.metrics import ImageLevelEvaluator
 from landslide.model import (
@@ -587,33 +587,6 @@ def make_optimizer(parameters: list[torch.nn.Parameter], p: TrainParams) -> torc
             parameters, lr=p.lr, betas=(p.momentum, 0.999), weight_decay=p.weight_decay
         )
     return torch.optim.SGD(parameters, lr=p.lr, momentum=p.momentum, weight_decay=p.weight_decay)
-
-
-def resolve_device(spec: str, local_rank: int | None = None) -> torch.device:
-    """`auto` -> CUDA when present, else CPU; CUDA asked for but absent -> TrainError."""
-    if spec == "auto":
-        spec = "cuda" if torch.cuda.is_available() else "cpu"
-    try:
-        device = torch.device(spec)
-    except RuntimeError:
-        raise TrainError(
-            f"unknown device {spec!r}", hint="train.device is auto, cpu, cuda or cuda:N"
-        ) from None
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise TrainError(
-                f"device {spec!r} requested but CUDA is not available on this machine",
-                hint="use --device cpu (or train.device: auto)",
-            )
-        index = device.index if device.index is not None else (local_rank or 0)
-        if index >= torch.cuda.device_count():
-            raise TrainError(
-                f"device cuda:{index} requested but only {torch.cuda.device_count()} "
-                "CUDA devices exist"
-            )
-        torch.cuda.set_device(index)
-        return torch.device("cuda", index)
-    return device
 
 
 def _oom(device: torch.device, batch: int, size: tuple[int, ...]) -> TrainError:

@@ -21,7 +21,14 @@ It writes, atomically, into `out_dir`:
 Warnings (those the readers collected in `Annotations.warnings`, and tolerated
 near-duplicates) are reported but never fail the stage. So is the number of regions a
 model pre-filled that were accepted unreviewed (still `source: model`, read with
-`annotate.review: accept`): `unreviewed_model_regions` in the metrics.
+`annotate.review: accept`): `unreviewed_model_regions` in the metrics. So are the
+photos of the images folder that the annotation file does not list, left out by
+`annotations.unlisted: skip` (`Annotations.unlisted`, carried by prepare in the COCO
+file): a warning, `unlisted` in the metrics and the report names every one
+(`annotations.unlisted: error` stops before, when the annotations are read).
+
+Run before prepare, the CLI says so (`require_inputs`): "<file> not found: run
+`landslide prepare` first (or `dvc repro prepare`)".
 """
 
 from __future__ import annotations
@@ -35,8 +42,11 @@ import numpy as np
 import pandas as pd
 
 from landslide.annotations.model import Annotations, ImageAnn, Region
+from landslide.annotations.regions import UNLISTED_LEFT_OUT
+from landslide.errors import AnnotationError
 from landslide.io import sha256_file, write_json, write_text
 from landslide.params import ValidateParams
+from landslide.prepare import RUN_PREPARE
 
 JSON_NAME = "validation.json"
 MD_NAME = "validation.md"
@@ -123,6 +133,7 @@ class ValidationReport:
     warnings: list[str] = field(default_factory=list)
     checks: list[CheckResult] = field(default_factory=list)
     unreviewed: int = 0  # regions still `source: model`: pre-filled, accepted unreviewed
+    unlisted: list[str] = field(default_factory=list)  # folder photos the file lacks, left out
 
     @property
     def passed(self) -> bool:
@@ -155,6 +166,7 @@ class ValidationReport:
             "failed_checks": sum(1 for c in self.checks if not c.success),
             "warnings": len(self.warnings),
             "unreviewed_model_regions": self.unreviewed,
+            "unlisted": len(self.unlisted),
         }
 
     def summary_line(self) -> str:
@@ -167,7 +179,12 @@ class ValidationReport:
         unreviewed = (
             f" ({self.unreviewed} model regions accepted unreviewed)" if self.unreviewed else ""
         )
-        return f"validate: {', '.join(counts)}{unreviewed} -> {self.md_path}"
+        unlisted = (
+            f" ({_plural(len(self.unlisted), 'photo')} not in the annotations left out)"
+            if self.unlisted
+            else ""
+        )
+        return f"validate: {', '.join(counts)}{unreviewed}{unlisted} -> {self.md_path}"
 
     def raise_if_failed(self) -> None:
         """Raise `ValidationFailed` (count of failures, report path) unless every check passed."""
@@ -185,6 +202,7 @@ class ValidationReport:
                 for f in self.failures
             ],
             "warnings": list(self.warnings),
+            "unlisted": list(self.unlisted),
             "checks": [asdict(c) for c in self.checks],
         }
 
@@ -240,6 +258,8 @@ def validate(
     )
 
     warnings = list(ann.warnings)
+    if ann.unlisted and not any(UNLISTED_LEFT_OUT in w for w in warnings):
+        warnings.append(_unlisted_warning(ann))
     if p.allow_duplicates:
         warnings += [
             f"{a}: perceptual duplicate of {b} (phash distance {d}), allowed"
@@ -257,9 +277,29 @@ def validate(
         warnings=warnings,
         checks=results,
         unreviewed=sum(r.unreviewed for image in ann.images for r in image.regions),
+        unlisted=list(ann.unlisted),
     )
     _write(report, table, ann, images_dir, p, classes)
     return report
+
+
+def _unlisted_warning(ann: Annotations) -> str:
+    names = ann.unlisted
+    shown = ", ".join(names[:20]) + (f", ... ({len(names) - 20} more)" if len(names) > 20 else "")
+    return (
+        f"{_plural(len(names), 'photo')} of the images folder not in the annotation file, "
+        f"left out (unknown, not negatives; annotations.unlisted: skip): {shown}"
+    )
+
+
+def require_inputs(annotations: Path, images_dir: Path) -> None:
+    """An AnnotationError for the first input that does not exist, saying to run prepare.
+
+    validate (and split) read the prepared set; run before prepare, its files are missing.
+    """
+    for path in (Path(annotations), Path(images_dir)):
+        if not path.exists():
+            raise AnnotationError(f"{path} not found: {RUN_PREPARE}")
 
 
 # ------------------------------------------------------------------------------ the table
@@ -315,8 +355,9 @@ def build_table(
 
 def _open_image(path: Path, *, hashed: bool) -> dict[str, Any]:
     """Readability, upright size, mode, sha256 and phash of one image file."""
-    import imagehash
     from PIL import Image, ImageOps
+
+    from landslide.phash import phash
 
     if not path.is_file():
         return {"readable": False, "read_error": f"image file not found: {path}"}
@@ -332,8 +373,8 @@ def _open_image(path: Path, *, hashed: bool) -> dict[str, Any]:
                 "mode": mode,
             }
             if hashed:
-                phash = imagehash.phash(upright)
-                info.update(phash=str(phash), phash_bits=phash.hash.flatten())
+                h = phash(upright)
+                info.update(phash=str(h), phash_bits=h.hash.flatten())
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         return {"readable": False, "read_error": f"cannot read image: {exc}"}
     if hashed:
@@ -614,6 +655,8 @@ def _markdown(report: ValidationReport, ann: Annotations, images_dir: Path) -> s
         f"{_plural(m['warnings'], 'warning')}",
         f"- {_plural(report.unreviewed, 'region')} pre-filled by a model accepted unreviewed "
         "(still `source: model`; `annotate.review: accept`)",
+        f"- {_plural(len(report.unlisted), 'photo')} of the images folder not in the annotation "
+        "file, left out (`annotations.unlisted: skip`)",
         "",
         "## Failures",
         "",
@@ -629,6 +672,17 @@ def _markdown(report: ValidationReport, ann: Annotations, images_dir: Path) -> s
         lines.append("None.")
     lines += ["", "## Warnings", ""]
     lines += [f"- {_cell(w)}" for w in report.warnings] or ["None."]
+    if report.unlisted:
+        lines += [
+            "",
+            "## Photos not in the annotation file",
+            "",
+            f"{_plural(len(report.unlisted), 'photo')} of the images folder, left out of "
+            "training and evaluation: add them to the VIA project, or set "
+            "`annotations.unlisted: negative` if they are photos without a landslide.",
+            "",
+        ]
+        lines += [f"- `{name}`" for name in report.unlisted]
     lines += [
         "",
         "## Checks",

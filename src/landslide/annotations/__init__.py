@@ -12,11 +12,12 @@ reader per layout), `regions` (the one region parser they all feed), `shapes`
 polygons), `classes` (attribute values -> classes), `images` (safe names, lookup,
 upright size), `coco`, `writers` (VIA 1/2/3), `stage` (what the CLI calls), `prefill`
 (VIA projects pre-filled with a model's polygons) and `diff` (what the annotator changed).
+`prefill` runs a model, so it is imported by name (`landslide.annotations.prefill`), never
+from here: reading annotations does not load the model code.
 """
 
 from landslide.annotations.coco import read_coco, to_coco, write_coco
 from landslide.annotations.model import Annotations, ImageAnn, Region
-from landslide.annotations.prefill import PrefillSummary, prefill_project
 from landslide.annotations.stage import (
     AnnotationStats,
     annotation_stats,
@@ -39,14 +40,12 @@ __all__ = [
     "AnnotationStats",
     "Annotations",
     "ImageAnn",
-    "PrefillSummary",
     "Region",
     "annotation_stats",
     "import_annotations",
     "load_annotations",
     "load_document",
     "make_template",
-    "prefill_project",
     "read_coco",
     "read_via",
     "template_project",

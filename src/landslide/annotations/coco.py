@@ -6,7 +6,8 @@ classes of Params (0 is the implicit background), annotation ids 1..M in image t
 region order, polygon segmentation `[[x1, y1, x2, y2, ...]]`, shoelace area, bbox
 `[x, y, w, h]` and `iscrowd` 0. The same annotations always give the same bytes.
 VIA attributes, when there are any, travel in an extra `attributes` object that
-COCO readers ignore and `read_coco` restores.
+COCO readers ignore and `read_coco` restores; so do the photos of the folder that the
+annotation file did not list (`Annotations.unlisted`), in `info.unlisted`.
 """
 
 from __future__ import annotations
@@ -47,8 +48,11 @@ def to_coco(ann: Annotations, classes: Sequence[str]) -> dict[str, Any]:
                     where=f"image {image.file_name!r} region {region.region_id}",
                 )
             annotations.append(_annotation(len(annotations) + 1, image_id, category, region))
+    info: dict[str, Any] = {"description": "landslide annotations", "version": "1.0"}
+    if ann.unlisted:  # left out, but the validation report names them
+        info["unlisted"] = list(ann.unlisted)
     return {
-        "info": {"description": "landslide annotations", "version": "1.0"},
+        "info": info,
         "licenses": [],
         "images": images,
         "annotations": annotations,
@@ -133,7 +137,15 @@ def parse_coco(data: Any, path: str | Path) -> Annotations:
         ],
         source=str(path),
         warnings=reader.warnings,
+        unlisted=_unlisted(data.get("info")),
     )
+
+
+def _unlisted(info: Any) -> list[str]:
+    names = info.get("unlisted") if isinstance(info, dict) else None
+    if not isinstance(names, list):
+        return []
+    return [n for n in names if isinstance(n, str)]
 
 
 class _CocoReader:

@@ -83,6 +83,8 @@ class Annotations:
     images: list[ImageAnn] = field(default_factory=list)
     source: str = ""  # the file they were read from
     warnings: list[str] = field(default_factory=list)
+    # photos of the images folder the file does not list, left out (`annotations.unlisted`)
+    unlisted: list[str] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.images)

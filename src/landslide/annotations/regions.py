@@ -13,7 +13,9 @@ records holding VIA 2-style region objects (`{"shape_attributes": {...},
 - cleans the polygons (clipping, degenerate, self-intersecting; see `geometry`);
 - with a `review` policy, leaves out the regions a model pre-filled that no annotator
   has checked (`source: model`; `annotate.review: require`) or keeps them (`accept`);
-- adds the images of the directory that the file does not list (`unannotated`).
+- leaves out the images of the directory that the file does not list, naming them
+  (`Annotations.unlisted`, a warning), or reads them as negatives or refuses them
+  (`annotations.unlisted: skip | negative | error`).
 
 Every problem is an `AnnotationError` naming the file, image and region, or a
 warning in `Annotations.warnings`.
@@ -37,6 +39,8 @@ from landslide.params import AnnotationsParams
 Options = dict[str, dict[str, str]]  # attribute name -> option id -> label
 Review = str | None  # annotate.review: "require" | "accept"; None keeps every region as written
 _UNREVIEWED = "pre-filled by a model, not reviewed"
+UNLISTED_SHOWN = 20  # names a warning shows; `Annotations.unlisted` has them all
+UNLISTED_LEFT_OUT = "not in this file, left out (unknown, not negatives)"
 
 
 @dataclass(slots=True)
@@ -166,10 +170,12 @@ class _Builder:
         annotated = [self.finish(image) for image in self.clean(images)]
         if self.left_out:
             self.warnings.append(unreviewed_warning(self.source, self.left_out))
+        negatives, unlisted = self.unlisted(seen)
         return Annotations(
-            images=annotated + self.unannotated(seen),
+            images=annotated + negatives,
             source=self.source,
             warnings=self.warnings,
+            unlisted=unlisted,
         )
 
     def image(self, record: RawImage, seen: dict[str, str]) -> _Image | None:
@@ -321,21 +327,37 @@ class _Builder:
             image.file_name, image.width, image.height, tuple(regions), image.attributes
         )
 
-    def unannotated(self, seen: dict[str, str]) -> list[ImageAnn]:
+    def unlisted(self, seen: dict[str, str]) -> tuple[list[ImageAnn], list[str]]:
+        """The folder's photos this file does not list: (read as negatives, left out).
+
+        A photo without an entry is unknown, not a negative: `annotations.unlisted: skip`
+        leaves it out, `negative` reads it as a photo without a landslide, `error` stops.
+        """
         if self.images is None:
-            return []
+            return [], []
         extra = [name for name in self.images.images() if name not in seen]
         if not extra:
-            return []
-        shown = ", ".join(extra[:5]) + (", ..." if len(extra) > 5 else "")
-        if self.p.unannotated == "error":
+            return [], []
+        policy = self.p.unlisted
+        shown = ", ".join(extra[:UNLISTED_SHOWN]) + (
+            f", ... ({len(extra) - UNLISTED_SHOWN} more)" if len(extra) > UNLISTED_SHOWN else ""
+        )
+        count = f"{len(extra)} {'photo' if len(extra) == 1 else 'photos'} in {self.images.root}"
+        if policy == "error":
             raise self.error(
-                f"{len(extra)} images in {self.images.root} are not in this file: {shown}",
-                hint="annotate them, remove them, or set annotations.unannotated: negative",
+                f"{count} not in this file: {shown}",
+                hint="add them to the VIA project (or take them out of the folder), or set "
+                "annotations.unlisted: skip to leave them out (negative: read them as negatives)",
             )
+        if policy == "skip":
+            self.warnings.append(
+                f"{self.source}: {count} {UNLISTED_LEFT_OUT}: {shown}; "
+                "add them to the VIA project, or set annotations.unlisted: negative"
+            )
+            return [], extra
         self.warnings.append(
-            f"{self.source}: {len(extra)} images in {self.images.root} are not in this file, "
-            f"kept as negatives: {shown}"
+            f"{self.source}: {count} not in this file, read as negatives "
+            f"(annotations.unlisted: negative): {shown}"
         )
         images = []
         for name in extra:
@@ -344,7 +366,7 @@ class _Builder:
             except BadImage as exc:
                 raise self.error(str(exc), f"image {name!r}") from None
             images.append(ImageAnn(name, width, height))
-        return images
+        return images, []
 
 
 def _other_attributes(

@@ -126,7 +126,11 @@ def make_template(
     if not Path(images_dir).is_dir():
         raise AnnotationError(f"images directory {str(images_dir)!r} not found")
     if source is not None:
-        ann = load_annotations(source, images_dir, params, review=False)
+        # a template lists every photo of the folder: those `source` lacks, without regions
+        listed = params.annotations.model_copy(update={"unlisted": "negative"})
+        ann = load_annotations(
+            source, images_dir, params.model_copy(update={"annotations": listed}), review=False
+        )
     else:
         names = ImageDir(Path(images_dir)).images()
         ann = Annotations(images=[ImageAnn(n) for n in names], source=str(images_dir))
@@ -147,12 +151,19 @@ class AnnotationStats:
     regions: dict[str, int] = field(default_factory=dict)  # per class, in Params order
     images_with: dict[str, int] = field(default_factory=dict)  # images with >= 1 region
     warnings: int = 0
+    unlisted: int = 0  # photos of the folder the file does not list, left out
 
     def summary(self) -> str:
         per_class = ", ".join(f"{k} {v}" for k, v in self.regions.items() if v) or "none"
+        noun = "photo" if self.unlisted == 1 else "photos"
+        left_out = (
+            f"; {self.unlisted} {noun} of the folder not in the file, left out"
+            if self.unlisted
+            else ""
+        )
         return (
             f"{self.images} images ({self.images - self.negatives} with a landslide, "
-            f"{self.negatives} negatives), regions: {per_class}"
+            f"{self.negatives} negatives), regions: {per_class}{left_out}"
         )
 
 
@@ -168,4 +179,5 @@ def annotation_stats(ann: Annotations, classes: Sequence[str]) -> AnnotationStat
             c: sum(1 for im in ann.images if any(r.label == c for r in im.regions)) for c in names
         },
         warnings=len(ann.warnings),
+        unlisted=len(ann.unlisted),
     )

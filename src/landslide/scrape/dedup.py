@@ -14,25 +14,17 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-PHASH_SIDE = 64  # images are box-reduced to about this before hashing (phash looks at 32x32)
-
 
 def phash_of(im: Image.Image) -> str:
-    """The perceptual hash as 16 hex digits (first frame, any mode).
+    """The perceptual hash as 16 hex digits (first frame, any mode, EXIF orientation applied).
 
-    The grey image is box-reduced to ~64 px first: the same hash as from the full image
-    up to a bit or two, at a fraction of the cost of a Lanczos resize from full size.
+    The pipeline's one pHash (`landslide.phash`), so curate, validate and split compare
+    the same values; for photos without an orientation tag it is the hash scrape has
+    always stored.
     """
-    import imagehash
+    from landslide.phash import phash_hex
 
-    try:
-        g = im if im.mode == "L" else im.convert("L")
-    except ValueError:  # modes with no direct conversion to grey
-        g = im.convert("RGB").convert("L")
-    factor = min(g.size) // PHASH_SIDE
-    if factor >= 2:
-        g = g.reduce(factor)
-    return str(imagehash.phash(g))
+    return phash_hex(im)
 
 
 def hamming(a: str, b: str) -> int:
