@@ -182,3 +182,45 @@ def test_validate_and_split_before_prepare_say_to_run_prepare(
     assert "Traceback" not in result.output
     assert "run `landslide prepare` first (or `dvc repro prepare`)" in result.output
     assert "data/processed/prepared/images" in result.output
+
+
+def test_prefect_lines_about_a_user_error_are_one_line_without_traceback() -> None:
+    """A stage's LandslideError inside a flow: Prefect's own lines about it (the
+    exception's repr with `\\n`, the failed state) print as one line each."""
+    import logging
+
+    from landslide.cli import _NoTracebackForUserErrors
+    from landslide.errors import ValidationFailed
+
+    # its str is two lines: the message, then the hint
+    error = ValidationFailed(2, "reports/validation/validation.md", first="a.jpg region 3")
+    records = [
+        logging.LogRecord(
+            "prefect.flow_runs",
+            logging.ERROR,
+            __file__,
+            1,
+            "Encountered exception during execution: %r",
+            (error,),
+            (ValidationFailed, error, None),
+        ),
+        logging.LogRecord(
+            "prefect.flow_runs",
+            logging.INFO,
+            __file__,
+            1,
+            "Finished in state %s",
+            (f"Failed({str(error)!r})",),
+            None,
+        ),
+    ]
+    filt = _NoTracebackForUserErrors()
+    for record in records:
+        assert filt.filter(record)
+        text = logging.Formatter("%(message)s").format(record)
+        assert "\n" not in text and "\\n" not in text, text
+        assert "hint: fix what the report lists" in text
+    assert records[0].exc_info is None  # no traceback for the user's error
+    other = logging.LogRecord("mylib", logging.INFO, __file__, 1, "a\nb", (), None)
+    filt.filter(other)
+    assert other.getMessage() == "a\nb"  # only Prefect's lines are touched

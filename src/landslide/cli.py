@@ -1261,12 +1261,18 @@ def _load_flow(name: str) -> Any:
 
 
 class _NoTracebackForUserErrors(logging.Filter):
-    """Prefect logs a failed task with its traceback; a LandslideError (bad input, a failed
-    validation) is the user's to fix, and the CLI prints it in one or two lines instead."""
+    """Prefect logs a failed task with its traceback, and the error's repr (`\\n` and all)
+    in "Encountered exception" and "Finished in state Failed(...)" lines. A LandslideError
+    (bad input, a failed validation) is the user's to fix and the CLI prints it in one or
+    two lines itself: Prefect's lines about it lose the traceback and become one line."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.exc_info and isinstance(record.exc_info[1], LandslideError):
             record.exc_info, record.exc_text = None, None
+        if record.name.startswith("prefect"):
+            message = record.getMessage()
+            if "\\n" in message or "\n" in message:  # a repr's escapes, or a real newline
+                record.msg, record.args = " ".join(message.replace("\\n", " ").split()), ()
         return True
 
 
