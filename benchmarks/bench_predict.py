@@ -1,7 +1,8 @@
 """Prediction speed and raster memory, measured side by side in one run.
 
     .venv/bin/python benchmarks/bench_predict.py [--photos 8] [--repeats 3] [--size 512]
-        [--photo-size 1600x1200] [--small 4096] [--large 16384] [--skip-raster]
+        [--photo-size 1600x1200] [--small 4096] [--large 16384] [--dense-small 2048]
+        [--dense-large 8192] [--dtype-side 2048] [--dtype-repeats 3] [--skip-raster]
 
 1. Overhead of `landslide predict` on a folder of JPEG photos (decode, EXIF, resize as in
    training, inference, mapping masks back to the photo's pixels, RLE, polygons, overlays,
@@ -18,7 +19,12 @@
    16384 x 16384 vs 4096 x 4096, RGB uint8, tiled deflate GeoTIFFs with red squares that
    cross tile borders), each in its own process, with a fast fake detector (red pixels
    are a landslide) at the model input 512 (each 1024 px tile resized, as with a real
-   model); tiles/s. Goal: large / small peak RSS <= 1.15. A last row gives tiles/s of the
+   model); tiles/s. Goal: large / small peak RSS <= 1.15. The same with many instances
+   (default 8192 x 8192 vs 2048 x 2048, a small red square in every 128-px cell, the fake
+   detector finding one landslide per cell: 4096 vs 256 instances): goal <= 1.15 too.
+   Then a 2048 x 2048 raster as uint8 and as uint16 (values x 100), both with a nodata
+   border, fastest of interleaved runs: goal uint16 / uint8 seconds <= 1.3 (GDAL's block
+   cache set in bytes, a sampled percentile stretch). A last row gives tiles/s of the
    real ResNet-50 Mask R-CNN on a 2048 x 2048 raster.
 
 Prints rich tables; not a test (`make bench` runs it).
@@ -45,7 +51,7 @@ from landslide.model import ModelInfo, skeleton
 from landslide.params import CLASSES, PredictParams
 from landslide.predict import TorchDetector, model_input, predict, read_photo
 
-OVERHEAD_GOAL, MEMORY_GOAL = 1.05, 1.15
+OVERHEAD_GOAL, MEMORY_GOAL, DTYPE_GOAL = 1.05, 1.15, 1.3
 TILE, OVERLAP, INPUT = 1024, 128, 512
 console = Console(width=None if sys.stdout.isatty() else 110)  # tables unwrapped in logs
 
@@ -168,43 +174,66 @@ def _verdict(ratio: float, goal: float) -> str:
 
 
 class RedDetector:
-    """A fast fake: red pixels of each tile are one landslide scoring 0.9."""
+    """A fast fake: red pixels of each tile are one landslide scoring 0.9.
 
-    def __init__(self, size: int = INPUT) -> None:
+    With `cell` (model pixels), the red pixels of each cell of a `cell` grid over the
+    model input are one landslide each: many small instances per tile.
+    """
+
+    def __init__(self, size: int = INPUT, cell: int | None = None) -> None:
         self.info = ModelInfo(
             classes=list(CLASSES), backbone="resnet50", variant="v1", size=(size, size)
         )
+        self.cell = cell
 
     def __call__(self, images: list[torch.Tensor]) -> list[dict[str, torch.Tensor]]:
-        outs = []
-        for image in images:
-            red = (image[0] > 0.6) & (image[1] < 0.4)
-            if red.any():
-                ys, xs = torch.nonzero(red, as_tuple=True)
-                box = [[xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]]
-                outs.append(
-                    {
-                        "boxes": torch.tensor(box, dtype=torch.float32),
-                        "labels": torch.tensor([1]),
-                        "scores": torch.tensor([0.9]),
-                        "masks": red[None, None].float(),
-                    }
-                )
-            else:
-                side = image.shape[-1]
-                outs.append(
-                    {
-                        "boxes": torch.zeros(0, 4),
-                        "labels": torch.zeros(0, dtype=torch.int64),
-                        "scores": torch.zeros(0),
-                        "masks": torch.zeros(0, 1, side, side),
-                    }
-                )
-        return outs
+        return [self._detect(image) for image in images]
+
+    def _detect(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
+        red = ((image[0] > 0.6) & (image[1] < 0.4)).numpy()  # numpy: no threads to wake
+        side = red.shape[-1]
+        cell = self.cell or side
+        boxes = []
+        masks = np.zeros((0, side, side), dtype=bool)
+        for y in range(0, side, cell):
+            for x in range(0, side, cell):
+                part = red[y : y + cell, x : x + cell]
+                if part.any():
+                    ys, xs = np.nonzero(part)
+                    boxes.append([x + xs.min(), y + ys.min(), x + xs.max() + 1, y + ys.max() + 1])
+        if boxes:
+            masks = np.zeros((len(boxes), side, side), dtype=bool)
+            for mask, (x0, y0, x1, y1) in zip(masks, boxes, strict=True):
+                mask[y0:y1, x0:x1] = red[y0:y1, x0:x1]
+        n = len(boxes)
+        return {
+            "boxes": torch.tensor(boxes, dtype=torch.float32).reshape(n, 4),
+            "labels": torch.ones(n, dtype=torch.int64),
+            "scores": torch.full((n,), 0.9),
+            "masks": torch.from_numpy(masks)[:, None],
+        }
 
 
-def write_raster(path: Path, side: int) -> Path:
-    """An RGB uint8 tiled deflate GeoTIFF in UTM with a red square every 1500 px."""
+GROUND, RED = (90, 120, 70), (230, 20, 20)  # uint8 values; x 100 for uint16
+
+
+def write_raster(
+    path: Path,
+    side: int,
+    *,
+    dtype: str = "uint8",
+    border: int = 0,
+    pitch: int = 1500,
+    square: int = 120,
+    first: int = 1000,
+) -> Path:
+    """An RGB tiled deflate GeoTIFF in UTM with red squares on a grid.
+
+    `square`-px squares centred every `pitch` px from `first`: by default 120 px every
+    1500 px, across tile borders; 24 px every 128 px from 64 puts one in the middle of
+    each 128-px cell (tiles start at multiples of 896 = 7 x 128): many small instances.
+    uint16 holds the uint8 values x 100; `border` px of nodata (0) on every side.
+    """
     import rasterio
     from rasterio.transform import Affine
     from rasterio.windows import Window
@@ -214,7 +243,8 @@ def write_raster(path: Path, side: int) -> Path:
         "width": side,
         "height": side,
         "count": 3,
-        "dtype": "uint8",
+        "dtype": dtype,
+        "nodata": 0 if border else None,
         "crs": "EPSG:32633",
         "transform": Affine.translation(500_000, 4_100_000) @ Affine.scale(0.5, -0.5),
         "tiled": True,
@@ -222,25 +252,39 @@ def write_raster(path: Path, side: int) -> Path:
         "blockysize": 512,
         "compress": "deflate",
     }
+    scale = 100 if dtype == "uint16" else 1
+    centres = range(first, side, pitch)
     strip = 1024
     with rasterio.open(path, "w", **profile) as ds:
         for y in range(0, side, strip):
             h = min(strip, side - y)
-            block = np.empty((3, h, side), dtype=np.uint8)
-            block[0], block[1], block[2] = 90, 120, 70
+            block = np.empty((3, h, side), dtype=dtype)
+            for c in range(3):
+                block[c] = GROUND[c] * scale
             rows = np.arange(y, y + h)
-            for cy in range(1000, side, 1500):  # squares of 120 px across tile borders
-                inside = (rows >= cy - 60) & (rows < cy + 60)
-                for cx in range(1000, side, 1500):
-                    block[0, inside, cx - 60 : cx + 60] = 230
-                    block[1, inside, cx - 60 : cx + 60] = 20
-                    block[2, inside, cx - 60 : cx + 60] = 20
+            half = square // 2
+            for cy in centres:
+                inside = (rows >= cy - half) & (rows < cy + half)
+                if not inside.any():
+                    continue
+                for cx in centres:
+                    for c in range(3):
+                        block[c, inside, cx - half : cx + half] = RED[c] * scale
+            if border:
+                block[:, :, :border] = 0
+                block[:, :, side - border :] = 0
+                block[:, (rows < border) | (rows >= side - border)] = 0
             ds.write(block, window=Window(0, y, side, h))
     return path
 
 
-def child(raster: Path, out: Path, real: bool) -> None:
+def child(raster: Path, out: Path, real: bool, cell: int | None) -> None:
     """Run in a fresh process: predict_raster and report peak RSS as JSON on stdout."""
+    import PIL.Image  # noqa: F401  (imported by the first predict_raster: not timed)
+    import pyogrio  # noqa: F401
+    import rasterio.features  # noqa: F401
+    import shapely  # noqa: F401
+
     from landslide.raster import predict_raster
 
     if real:
@@ -252,7 +296,7 @@ def child(raster: Path, out: Path, real: bool) -> None:
             skeleton("resnet50", len(CLASSES), "v1", (INPUT, INPUT)).eval(), info
         )
     else:
-        detector = RedDetector()
+        detector = RedDetector(cell=cell)
     baseline = peak_rss_mb()
     p = PredictParams(tile_size=TILE, tile_overlap=OVERLAP, batch_size=4)
     t = time.perf_counter()
@@ -283,63 +327,100 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
-def run_child(raster: Path, out: Path, real: bool = False) -> dict[str, Any]:
+def run_child(
+    raster: Path, out: Path, real: bool = False, cell: int | None = None
+) -> dict[str, Any]:
     cmd = [sys.executable, __file__, "--child", str(raster), str(out)]
     if real:
         cmd.append("--real")
+    if cell:
+        cmd += ["--cell", str(cell)]
     done = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise RuntimeError(done.stderr)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+DENSE_PITCH, DENSE_SQUARE, DENSE_CELL = 128, 24, 64  # one instance per 128-px cell
+
+
 def raster_memory(args: argparse.Namespace, root: Path) -> None:
-    sides = {"small": args.small, "large": args.large}
-    rasters = {}
-    for name, side in sides.items():
-        with console.status(f"writing a {side} x {side} GeoTIFF"):
-            rasters[name] = write_raster(root / f"{name}.tif", side)
-    results = {}
-    for name in ("small", "large"):
-        with console.status(f"predict-raster on the {name} raster"):
-            results[name] = run_child(rasters[name], root / f"{name}.gpkg")
-    real = None
+    fake, dense = "fake: red", f"fake: {DENSE_CELL}-px cells"
+    rows: dict[str, tuple[str, str, dict[str, Any]]] = {}  # key: (raster, detector, result)
+
+    def written(name: str, side: int, **kw: Any) -> Path:
+        with console.status(f"writing a {side} x {side} GeoTIFF ({name})"):
+            return write_raster(root / f"{name}.tif", side, **kw)
+
+    def measure(raster: Path, **kw: Any) -> dict[str, Any]:
+        with console.status(f"predict-raster on {raster.name}"):
+            return run_child(raster, raster.with_suffix(".gpkg"), **kw)
+
+    for key, side in (("small", args.small), ("large", args.large)):
+        rows[key] = (f"{side} x {side}", fake, measure(written(key, side)))
+    dense_kw = {"pitch": DENSE_PITCH, "square": DENSE_SQUARE, "first": DENSE_PITCH // 2}
+    for key, side in (("dense_small", args.dense_small), ("dense_large", args.dense_large)):
+        raster = written(key, side, **dense_kw)
+        rows[key] = (f"{side} x {side}", dense, measure(raster, cell=DENSE_CELL))
+    side, border = args.dtype_side, args.dtype_side // 32
+    typed = {d: written(d, side, dtype=d, border=border) for d in ("uint8", "uint16")}
+    for _ in range(args.dtype_repeats):  # interleaved; the fastest run of each
+        for dtype, raster in typed.items():
+            r = measure(raster)
+            if dtype not in rows or r["seconds"] < rows[dtype][2]["seconds"]:
+                rows[dtype] = (f"{side} x {side} {dtype}", fake, r)
     if not args.no_real:
-        with console.status("predict-raster with ResNet-50 on a 2048 x 2048 raster"):
-            real = run_child(write_raster(root / "real.tif", 2048), root / "real.gpkg", True)
+        raster = written("real", 2048)
+        rows["real"] = ("2048 x 2048", "ResNet-50", measure(raster, real=True))
+
     table = Table(
         title=f"2. predict-raster: tiles {TILE} px (overlap {OVERLAP}) -> model input {INPUT}, "
         "batch 4, each raster in its own process"
     )
-    columns = ("raster", "detector", "tiles", "instances", "tiles/s", "peak RSS MB", "above start")
+    columns = ("raster", "detector", "tiles", "instances", "seconds", "tiles/s")
+    columns += ("peak RSS MB", "above start")
     for col in columns:
         table.add_column(col, justify="right")
-    for name in ("small", "large"):
-        r = results[name]
-        side = sides[name]
+
+    def add(key: str) -> None:
+        label, detector, r = rows[key]
         table.add_row(
-            f"{side} x {side}",
-            "fake (red pixels)",
+            label,
+            detector,
             str(r["tiles"]),
             str(r["instances"]),
+            f"{r['seconds']:.2f}",
             f"{r['tiles'] / r['seconds']:.1f}",
             f"{r['peak_mb']:.0f}",
             f"{r['peak_mb'] - r['baseline_mb']:.0f}",
         )
-    ratio = results["large"]["peak_mb"] / results["small"]["peak_mb"]
-    verdict = _verdict(ratio, MEMORY_GOAL)
-    table.add_row(f"large / small (goal <= {MEMORY_GOAL})", "", "", "", "", f"{ratio:.3f}", verdict)
-    if real is not None:
-        table.add_row(
-            "2048 x 2048",
-            "ResNet-50 Mask R-CNN",
-            str(real["tiles"]),
-            str(real["instances"]),
-            f"{real['tiles'] / real['seconds']:.2f}",
-            f"{real['peak_mb']:.0f}",
-            f"{real['peak_mb'] - real['baseline_mb']:.0f}",
-        )
-    console.print(table)
+
+    def ratio(label: str, column: str, num: str, den: str, goal: float) -> None:
+        field = {"seconds": "seconds", "peak RSS MB": "peak_mb"}[column]
+        value = rows[num][2][field] / rows[den][2][field]
+        cells = [""] * (len(columns) - 2)  # between the label and the verdict
+        cells[columns.index(column) - 1] = f"{value:.3f}"
+        table.add_row(f"{label} (goal <= {goal})", *cells, _verdict(value, goal), end_section=True)
+
+    add("small")
+    add("large")
+    ratio("large / small", "peak RSS MB", "large", "small", MEMORY_GOAL)
+    add("dense_small")
+    add("dense_large")
+    ratio("large / small", "peak RSS MB", "dense_large", "dense_small", MEMORY_GOAL)
+    add("uint8")
+    add("uint16")
+    ratio("uint16 / uint8", "seconds", "uint16", "uint8", DTYPE_GOAL)
+    if "real" in rows:
+        add("real")
+    Console(width=None if console.is_terminal else 130).print(table)  # unwrapped in logs
+    console.print(
+        f"fake: red = the red pixels of a tile are one landslide; {DENSE_CELL}-px cells = "
+        f"those of each cell of the model input, one landslide each (a {DENSE_SQUARE}-px "
+        f"square every {DENSE_PITCH} px: many instances). uint8 and uint16: {border} px of "
+        f"nodata around, the fastest of {args.dtype_repeats} interleaved runs of each; "
+        "uint16 adds the percentile sample and the stretch to 8 bits."
+    )
 
 
 def main() -> None:
@@ -352,14 +433,19 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--small", type=int, default=4096)
     parser.add_argument("--large", type=int, default=16384)
+    parser.add_argument("--dense-small", type=int, default=2048, help="many-instances rows")
+    parser.add_argument("--dense-large", type=int, default=8192)
+    parser.add_argument("--dtype-side", type=int, default=2048, help="uint8 vs uint16 rows")
+    parser.add_argument("--dtype-repeats", type=int, default=3)
     parser.add_argument("--skip-overhead", action="store_true")
     parser.add_argument("--skip-raster", action="store_true")
     parser.add_argument("--no-real", action="store_true", help="no ResNet-50 raster row")
     parser.add_argument("--child", nargs=2, metavar=("RASTER", "OUT"), help=argparse.SUPPRESS)
     parser.add_argument("--real", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--cell", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(Path(args.child[0]), Path(args.child[1]), args.real)
+        child(Path(args.child[0]), Path(args.child[1]), args.real, args.cell)
         return
     with tempfile.TemporaryDirectory(prefix="bench-predict-") as tmp:
         root = Path(tmp)

@@ -15,10 +15,11 @@ from rasterio.errors import NotGeoreferencedWarning
 from rasterio.transform import Affine
 from shapely.geometry import box, shape
 
+from landslide import raster as raster_module
 from landslide.errors import RasterError
 from landslide.model import ModelInfo
 from landslide.params import CLASSES, PredictParams
-from landslide.raster import plan_tiles, predict_raster, tile_grid
+from landslide.raster import plan_tiles, predict_raster, sample_windows, tile_grid
 
 TILE, OVERLAP = 128, 32  # tiles start at 0, 96, 192, ...
 ORIGIN = (500_000.0, 4_100_000.0)  # UTM 33N, metres
@@ -318,6 +319,199 @@ def test_four_bands_alpha_and_band_choice(tmp_path: Path) -> None:
     predict_raster(raster, ColourDetector(), tmp_path / "b.geojson", params(bands=[3, 2, 1]))
     (feature,) = read_geojson(tmp_path / "b.geojson")
     assert feature["properties"]["class"] == "building"
+
+
+# --------------------------------------------------------------------------- scale
+
+
+class CacheSpy(ColourDetector):
+    """Records GDAL's block cache size (bytes) while predict_raster is reading."""
+
+    cache: int | None = None
+
+    def __call__(self, images: list[torch.Tensor]) -> list[dict[str, torch.Tensor]]:
+        from rasterio.env import get_gdal_config
+
+        self.cache = get_gdal_config("GDAL_CACHEMAX")
+        return super().__call__(images)
+
+
+def test_gdal_block_cache_is_cache_mb_megabytes_while_reading(tmp_path: Path) -> None:
+    # rasterio hands GDAL_CACHEMAX to GDALSetCacheMax64, in bytes: 64 meant 64 bytes, so
+    # every block was decoded again for each row read from it (a 16-bit raster: minutes)
+    raster = write_raster(tmp_path / "ortho.tif", scene(64, 64))
+    detector = CacheSpy()
+    predict_raster(raster, detector, tmp_path / "o.geojson", params())
+    assert detector.cache == raster_module.CACHE_MB * 1024 * 1024 == 64 * 2**20
+
+
+class ReadSpy:
+    """A dataset whose reads are recorded (window, out_shape); the rest is the dataset's."""
+
+    def __init__(self, ds: Any) -> None:
+        self.ds = ds
+        self.reads: list[tuple[Any, Any]] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.ds, name)
+
+    def read(self, *args: Any, **kw: Any) -> Any:
+        self.reads.append((kw.get("window"), kw.get("out_shape")))
+        return self.ds.read(*args, **kw)
+
+
+def test_the_16_bit_stretch_reads_a_bounded_sample_of_whole_blocks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a decimated read of the whole raster decodes every block, and each block again for
+    # every output row once a row of blocks outgrows GDAL's cache (wide rasters: hours)
+    monkeypatch.setattr(raster_module, "SAMPLE_PIXELS", 4096)
+    monkeypatch.setattr(raster_module, "SAMPLE_BLOCK_PIXELS", 40 * 64 * 64)
+    ys, xs = np.mgrid[0:700, 0:1000]
+    values = (1000 + 3 * xs + 2 * ys).astype(np.uint16)  # percentiles need the whole extent
+    data = np.stack([values, values + 500, values + 1000])
+    raster = write_raster(
+        tmp_path / "rgb16.tif", data, tiled=True, blockxsize=64, blockysize=64, nodata=0
+    )
+    warn: list[str] = []
+    with rasterio.open(raster) as ds:
+        spy = ReadSpy(ds)
+        low, high = raster_module._stretch(spy, [1, 2, 3], params(), warn)
+    windows = [w for w, _ in spy.reads]
+    assert windows and None not in windows  # never the whole raster at once
+    assert all(w.col_off % 64 == 0 and w.row_off % 64 == 0 for w in windows)
+    assert all(w.width <= 64 and w.height <= 64 for w in windows)  # a block each
+    assert sum(w.width * w.height for w in windows) <= 40 * 64 * 64
+    sampled = sum(shape[1] * shape[2] for _, shape in spy.reads)
+    assert 4096 // 2 <= sampled <= 2 * 4096  # about SAMPLE_PIXELS
+    true_low, true_high = np.percentile(data, (2, 98))
+    error = 0.05 * (true_high - true_low)  # 40 blocks of 176 on a gradient: the edges count
+    assert abs(low - true_low) < error and abs(high - true_high) < error
+
+
+def test_sample_windows_are_whole_blocks_spread_over_any_layout() -> None:
+    limit = raster_module.SAMPLE_BLOCK_PIXELS
+    for width, height, block in [
+        (40_000, 30_000, (512, 512)),  # tiled
+        (40_000, 30_000, (1, 40_000)),  # one row a strip
+        (40_000, 30_000, (16, 40_000)),
+        (300, 200, (16, 300)),  # small: every block
+    ]:
+        windows = sample_windows(width, height, block)
+        bh, bw = block
+        assert sum(w.width * w.height for w in windows) <= max(limit, bh * bw)
+        assert all(w.row_off % bh == 0 and w.col_off % bw == 0 for w in windows)
+        ny, nx = -(-height // bh), -(-width // bw)  # blocks down, across
+        rows = sorted({w.row_off // bh for w in windows})
+        cols = sorted({w.col_off // bw for w in windows})
+        assert len(rows) * len(cols) == len(windows)  # a grid
+        for picked, n in ((rows, ny), (cols, nx)):  # one in each of len(picked) equal bands
+            bands = [int(i * len(picked) / n) for i in picked]
+            assert bands == list(range(len(picked)))
+    assert len(sample_windows(300, 200, (16, 300))) == 13
+
+
+@pytest.mark.parametrize("dtype", ["uint16", "int16", "float32"])
+def test_stretch_to_8_bits_by_table_equals_the_formula(dtype: str) -> None:
+    rng = np.random.default_rng(0)
+    if dtype == "float32":
+        data = rng.normal(0, 3000, (3, 40, 50)).astype(dtype)
+    else:
+        info = np.iinfo(dtype)
+        data = rng.integers(info.min, info.max, (3, 40, 50), endpoint=True).astype(dtype)
+    for low, high in [(1040.0, 2959.0), (-300.5, 123.25)]:
+        scaled = (data.astype(np.float32) - low) * (255.0 / (high - low))
+        expected = np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
+        assert np.array_equal(raster_module._to_uint8(data, (low, high)), expected)
+
+
+@pytest.mark.parametrize("dtype", ["uint16", "int16", "uint8", "int8", "float32"])
+def test_percentiles_by_histogram_equal_numpy(dtype: str) -> None:
+    rng = np.random.default_rng(1)
+    for n in (1, 2, 9, 100_001):
+        values = rng.normal(0, 20_000, n).clip(-32_768, 65_535)
+        if dtype != "float32":
+            info = np.iinfo(dtype)
+            values = values.clip(info.min, info.max)
+        values = values.astype(dtype)
+        for q in [(2.0, 98.0), (0.0, 100.0), (50.0, 50.5)]:
+            got = raster_module.percentiles(values, q)
+            assert got == pytest.approx(np.percentile(values.astype(np.float64), q), abs=1e-6)
+
+
+class CellDetector(ColourDetector):
+    """Red pixels of each CELL x CELL cell of the tile are one landslide: many instances."""
+
+    def __call__(self, images: list[torch.Tensor]) -> list[dict[str, torch.Tensor]]:
+        self.calls += 1
+        outs = []
+        for image in images:
+            red = (image[0] > 0.6) & (image[1] < 0.4)
+            boxes, masks = [], []
+            for y in range(0, image.shape[-2], CELL):
+                for x in range(0, image.shape[-1], CELL):
+                    cell = torch.zeros_like(red)
+                    cell[y : y + CELL, x : x + CELL] = red[y : y + CELL, x : x + CELL]
+                    if cell.any():
+                        ys, xs = torch.nonzero(cell, as_tuple=True)
+                        boxes.append([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1])
+                        masks.append(cell)
+            outs.append(
+                {
+                    "boxes": torch.tensor(boxes, dtype=torch.float32).reshape(-1, 4),
+                    "labels": torch.full((len(boxes),), LANDSLIDE, dtype=torch.int64),
+                    "scores": torch.full((len(boxes),), 0.9),
+                    "masks": torch.stack(masks)[:, None].float()
+                    if masks
+                    else torch.zeros(0, 1, *red.shape),
+                }
+            )
+        return outs
+
+
+CELL = 32  # tiles start at multiples of 96 = 3 x 32: every tile sees the same cells
+
+
+class Counted(dict):  # type: ignore[type-arg]
+    """A feature that counts how many of its kind are alive."""
+
+    alive = 0
+    most = 0
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        Counted.alive += 1
+        Counted.most = max(Counted.most, Counted.alive)
+
+    def __del__(self) -> None:
+        Counted.alive -= 1
+
+
+@pytest.mark.parametrize("suffix", [".gpkg", ".geojson"])
+def test_features_are_written_as_they_come_not_held_all_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, suffix: str
+) -> None:
+    data = scene(288, 192)
+    for y in range(12, 192, CELL):  # an 8-px square inside each 32-px cell: 9 x 6
+        for x in range(12, 288, CELL):
+            paint(data, (x, y, x + 8, y + 8), (230, 20, 20))
+    raster = write_raster(tmp_path / "ortho.tif", data)
+    feature = raster_module._feature
+    monkeypatch.setattr(raster_module, "_feature", lambda *a: Counted(feature(*a)))
+    monkeypatch.setattr(raster_module, "WRITE_BATCH", 4)
+    Counted.alive = Counted.most = 0
+    out = tmp_path / f"o{suffix}"
+    summary = predict_raster(raster, CellDetector(), out, params())
+    assert summary.instances == 54 and summary.detections > 54  # overlaps seen twice
+    if suffix == ".gpkg":
+        from pyogrio import read_info
+
+        assert read_info(out)["features"] == 54
+    else:
+        features = read_geojson(out)
+        assert len(features) == 54
+        assert all(f["properties"]["area_px"] == 64 for f in features)
+    assert Counted.most <= 2 * 4  # a batch being written and the next one being made
 
 
 def test_cli_with_a_real_tiny_untrained_model(tmp_path: Path) -> None:
