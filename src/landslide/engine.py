@@ -197,5 +197,3 @@ def validation_losses(
     finally:
         model.train(was_training)
     return dict(zip(LOSS_KEYS, (sums / max(1, steps)).tolist(), strict=True))
-
-
