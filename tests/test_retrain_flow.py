@@ -162,6 +162,29 @@ def error_run(project: Path) -> str:
     return str(data["mlflow_run_id"])
 
 
+def list_in_project(project: Path, params: Params, name: str) -> None:
+    """Add the photo `name` (in data/raw/images) to the VIA project, without regions."""
+    from PIL import Image
+
+    from landslide.annotations import Annotations, ImageAnn, load_annotations
+    from landslide.annotations.writers import via2_project
+
+    via, images = project / "data/raw/via_project.json", project / "data/raw/images"
+    ann = load_annotations(via, None, params, review=False)
+    with Image.open(images / name) as im:
+        width, height = im.size
+    listed = [*ann.images, ImageAnn(name, width, height)]
+    sizes = {im.file_name: (images / im.file_name).stat().st_size for im in listed}
+    document = via2_project(
+        Annotations(images=listed),
+        params.classes,
+        params.annotations.class_attribute,
+        sizes=sizes,
+        name="landslide",
+    )
+    via.write_text(json.dumps(document), encoding="utf-8")
+
+
 def negative_photo(project: Path) -> str:
     decisions = (project / "data/curation/decisions.csv").read_text().splitlines()
     return next(line.split(",")[1] for line in decisions[1:] if ",non-landslide," in line)
@@ -222,10 +245,14 @@ def test_cycles_as_photos_arrive(
     assert versions(client) == ["1"] and champion(client) == "1"
     assert json.loads(state_file.read_text())["data_version"] == data1["id"]
 
-    # a new photo that fails validation (a copy of a photo already used) stops the cycle
+    # a new photo that fails validation (a copy of a photo already used) stops the cycle;
+    # listed in the VIA project, as `curate apply` lists a photo (an unlisted one is left out)
     R.add_sample_photos(project, params, 4, seed=8, prefix="b3")
     copy = project / "data/raw/images/b3_copy.jpg"
     shutil.copyfile(project / "data/raw/images" / negative_photo(project), copy)
+    via = project / "data/raw/via_project.json"
+    before_copy = via.read_bytes()
+    list_in_project(project, params, copy.name)
     failed = cycle(flow)
     assert failed.is_failed()
     error = failed.result(raise_on_failure=False)
@@ -237,6 +264,7 @@ def test_cycles_as_photos_arrive(
     assert client.get_run(error_run(project)).info.status == "FAILED"
     assert json.loads(state_file.read_text())["data_version"] == data1["id"]
     copy.unlink()
+    via.write_bytes(before_copy)
 
     # what a cycle killed mid-training leaves: its lock, a RUNNING MLflow run, a half model
     dead = subprocess.Popen([sys.executable, "-c", "pass"])

@@ -173,6 +173,7 @@ def scrape(
     finally:
         run.writer.close()
     s = run.summary
+    s.errors = [message for *_, message in sorted(run.search_errors)]
     s.total = len(run.writer.rows)
     kept = run.credits.kept()
     s.kept_by_source = Counter(r.source for r in kept)
@@ -212,6 +213,10 @@ class _Run:
         self.writer = ManifestWriter(out_dir)
         self.index = DedupIndex(p.dup_distance)
         self.credits = _Credits(self.writer, sources, queries)
+        # search errors by (source, query) order, not by which thread failed first
+        self.order = {name: i for i, name in enumerate(sources)}
+        self.queries = {query: i for i, query in enumerate(queries)}
+        self.search_errors: list[tuple[int, int, str]] = []
         self.lock = threading.Lock()
         self.http: Http | None = None
         self.stop = False
@@ -288,7 +293,8 @@ class _Run:
                         message += f" (skipped its {len(skipped)} other queries)"
                     down = isinstance(exc, SourceDown)
                     with self.lock:
-                        self.summary.errors.append(message)
+                        key = (self.order.get(source.name, len(self.order)), self.queries[query])
+                        self.search_errors.append((*key, message))
                         self.summary.failed_searches += 1 + (len(skipped) if down else 0)
                     if down:
                         return
