@@ -1,4 +1,5 @@
-"""One decision rule: train, evaluate, predict and prefill decide alike on the same outputs.
+"""One decision rule: train, evaluate, predict, prefill and raster decide alike on the same
+outputs.
 
 A model that answers each photo (recognised by its grey level) with crafted outputs,
 the threshold's edge cases among them, runs through every stage that decides; each must
@@ -272,3 +273,37 @@ def test_overlays_draw_what_the_json_holds(tmp_path: Path) -> None:
     faint_tint = np.abs(overlay("faint")[20:36, 8:12].mean((0, 1)) - grey(6)).max()
     solid_tint = np.abs(overlay("edge")[20:36, 8:12].mean((0, 1)) - grey(0)).max()
     assert faint_tint < solid_tint  # below the threshold: fainter than what counts
+
+
+def test_raster_tiles_keep_the_instances_the_rule_counts(tmp_path: Path) -> None:
+    """predict-raster has no photo decision: it keeps the instances that count (score at
+    least the threshold), by the same `at_threshold` as everything else."""
+    import rasterio
+    from rasterio.transform import Affine
+
+    from landslide.params import PredictParams
+    from landslide.raster import predict_raster
+
+    info = ModelInfo(
+        classes=list(CLASSES), backbone="resnet50", variant="v1", size=(SIZE, SIZE), epoch=1
+    )
+    p = PredictParams(tile_size=SIZE, tile_overlap=0, threshold=0.8)
+    for i, (name, detections, _) in enumerate(CASES):
+        raster = tmp_path / f"{name}.tif"
+        profile = {"driver": "GTiff", "width": SIZE, "height": SIZE, "count": 3}
+        profile |= {"dtype": "uint8", "crs": "EPSG:32633"}
+        profile["transform"] = Affine.translation(500000, 5000000) @ Affine.scale(1.0, -1.0)
+        with rasterio.open(raster, "w", **profile) as ds:
+            ds.write(np.full((3, SIZE, SIZE), grey(i), np.uint8))
+        out = tmp_path / f"{name}.geojson"
+        predict_raster(raster, TorchDetector(Lookup(), info), out, p)
+        features = json.loads(out.read_text(encoding="utf-8"))["features"]
+        kept = sorted(
+            (CLASSES[label - 1], round(score, 4))
+            for label, score in detections
+            if at_threshold(torch.tensor(score, dtype=torch.float32), 0.8)
+        )
+        got = sorted(
+            (f["properties"]["class"], round(f["properties"]["score"], 4)) for f in features
+        )
+        assert got == kept, name
