@@ -13,6 +13,7 @@ by 5 (it flags every photo); each still trains a real epoch.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -166,23 +167,14 @@ def list_in_project(project: Path, params: Params, name: str) -> None:
     """Add the photo `name` (in data/raw/images) to the VIA project, without regions."""
     from PIL import Image
 
-    from landslide.annotations import Annotations, ImageAnn, load_annotations
-    from landslide.annotations.writers import via2_project
+    from landslide.annotations import ImageAnn, load_annotations, write_via2
 
     via, images = project / "data/raw/via_project.json", project / "data/raw/images"
     ann = load_annotations(via, None, params, review=False)
     with Image.open(images / name) as im:
         width, height = im.size
-    listed = [*ann.images, ImageAnn(name, width, height)]
-    sizes = {im.file_name: (images / im.file_name).stat().st_size for im in listed}
-    document = via2_project(
-        Annotations(images=listed),
-        params.classes,
-        params.annotations.class_attribute,
-        sizes=sizes,
-        name="landslide",
-    )
-    via.write_text(json.dumps(document), encoding="utf-8")
+    listed = dataclasses.replace(ann, images=[*ann.images, ImageAnn(name, width, height)])
+    write_via2(listed, via, params.classes, params.annotations.class_attribute, images_dir=images)
 
 
 def negative_photo(project: Path) -> str:

@@ -23,7 +23,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PIL import Image, ImageOps
+from PIL import ExifTags, Image, ImageOps
 
 if TYPE_CHECKING:
     import imagehash
@@ -31,7 +31,6 @@ if TYPE_CHECKING:
 __all__ = ["PHASH_SIDE", "phash", "phash_hex"]
 
 PHASH_SIDE = 64  # images are box-reduced to about this before hashing
-ORIENTATION = 0x0112
 
 
 def phash(source: Image.Image | str | Path) -> imagehash.ImageHash:
@@ -69,7 +68,7 @@ def _phash(im: Image.Image) -> imagehash.ImageHash:
 def _orientation(im: Image.Image) -> int:
     """The EXIF orientation tag (1 when absent or unreadable: exif_transpose ignores it)."""
     try:
-        value = im.getexif().get(ORIENTATION, 1)
+        value = im.getexif().get(ExifTags.Base.Orientation, 1)
     except Exception:  # a corrupt EXIF block
         return 1
     return value if isinstance(value, int) and 2 <= value <= 8 else 1

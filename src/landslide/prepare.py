@@ -94,6 +94,7 @@ from PIL import Image
 from landslide.annotations import Annotations, ImageAnn, Region, load_annotations, write_coco
 from landslide.annotations.images import BadImage, open_image
 from landslide.annotations.model import Point
+from landslide.annotations.regions import name_list
 from landslide.errors import PrepareError
 from landslide.io import remove_stale_temps, sha256_file, write_bytes, write_json
 from landslide.params import Params, PrepareParams
@@ -197,17 +198,12 @@ class PrepareSummary:
         if self.unlisted:
             line += (
                 f"; {len(self.unlisted)} photos not in the annotations left out "
-                f"(annotations.unlisted): {_shown(self.unlisted)}"
+                f"(annotations.unlisted): {name_list(self.unlisted, 10)}"
             )
         if self.renamed:
             pairs = [f"{a} -> {b}" for a, b in self.renamed]
-            line += f"; {len(pairs)} outputs renamed to keep names apart: {_shown(pairs)}"
+            line += f"; {len(pairs)} outputs renamed to keep names apart: {name_list(pairs, 10)}"
         return line
-
-
-def _shown(names: Sequence[str], limit: int = 10) -> str:
-    more = f", ... ({len(names) - limit} more)" if len(names) > limit else ""
-    return ", ".join(names[:limit]) + more
 
 
 # ---------------------------------------------------------------------------- stage

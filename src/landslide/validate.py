@@ -42,7 +42,7 @@ import numpy as np
 import pandas as pd
 
 from landslide.annotations.model import Annotations, ImageAnn, Region
-from landslide.annotations.regions import UNLISTED_LEFT_OUT
+from landslide.annotations.regions import UNLISTED_LEFT_OUT, name_list
 from landslide.errors import AnnotationError
 from landslide.io import sha256_file, write_json, write_text
 from landslide.params import ValidateParams
@@ -285,7 +285,7 @@ def validate(
 
 def _unlisted_warning(ann: Annotations) -> str:
     names = ann.unlisted
-    shown = ", ".join(names[:20]) + (f", ... ({len(names) - 20} more)" if len(names) > 20 else "")
+    shown = name_list(names)
     return (
         f"{_plural(len(names), 'photo')} of the images folder not in the annotation file, "
         f"left out (unknown, not negatives; annotations.unlisted: skip): {shown}"

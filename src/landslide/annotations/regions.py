@@ -43,6 +43,12 @@ UNLISTED_SHOWN = 20  # names a warning shows; `Annotations.unlisted` has them al
 UNLISTED_LEFT_OUT = "not in this file, left out (unknown, not negatives)"
 
 
+def name_list(names: Sequence[str], limit: int = UNLISTED_SHOWN) -> str:
+    """The first `limit` names, comma-separated, and how many more there are."""
+    more = f", ... ({len(names) - limit} more)" if len(names) > limit else ""
+    return ", ".join(names[:limit]) + more
+
+
 @dataclass(slots=True)
 class RawImage:
     name: Any  # the file name as written
@@ -339,9 +345,7 @@ class _Builder:
         if not extra:
             return [], []
         policy = self.p.unlisted
-        shown = ", ".join(extra[:UNLISTED_SHOWN]) + (
-            f", ... ({len(extra) - UNLISTED_SHOWN} more)" if len(extra) > UNLISTED_SHOWN else ""
-        )
+        shown = name_list(extra)
         count = f"{len(extra)} {'photo' if len(extra) == 1 else 'photos'} in {self.images.root}"
         if policy == "error":
             raise self.error(

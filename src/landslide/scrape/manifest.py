@@ -68,7 +68,7 @@ class ManifestRow:
 
     @property
     def provenance(self) -> Provenance:
-        return Provenance(**{f.name: getattr(self, f.name) for f in fields(Provenance)})
+        return Provenance.of(self)
 
     def credited(self, p: Provenance, sources: Iterable[str] = ()) -> ManifestRow:
         """This photo credited to `p`, found by `sources` as well as those listed."""

@@ -10,9 +10,10 @@ source that returned the photo (`sources`).
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import astuple, dataclass
+from dataclasses import astuple, dataclass, fields
+from typing import Any
 
-from landslide.scrape.base import UNKNOWN_LICENCE, UNVERIFIED, Candidate
+from landslide.scrape.base import UNKNOWN_LICENCE, UNVERIFIED
 
 
 @dataclass(frozen=True)
@@ -30,18 +31,9 @@ class Provenance:
     attribution: str = ""
 
     @classmethod
-    def of(cls, c: Candidate) -> Provenance:
-        return cls(
-            c.source,
-            c.query,
-            c.image_url,
-            c.page_url,
-            c.title,
-            c.licence,
-            c.licence_url,
-            c.author,
-            c.attribution,
-        )
+    def of(cls, found: Any) -> Provenance:
+        """The provenance fields of a `Candidate`, a manifest row or anything holding them."""
+        return cls(**{f.name: getattr(found, f.name) for f in fields(cls)})
 
     @property
     def strength(self) -> tuple[int, int]:
