@@ -47,9 +47,10 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
+from landslide.inference import TorchDetector, model_input, read_photo
 from landslide.model import ModelInfo, skeleton
 from landslide.params import CLASSES, PredictParams
-from landslide.predict import TorchDetector, model_input, predict, read_photo
+from landslide.predict import predict
 
 OVERHEAD_GOAL, MEMORY_GOAL, DTYPE_GOAL = 1.05, 1.15, 1.3
 TILE, OVERLAP, INPUT = 1024, 128, 512

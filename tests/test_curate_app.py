@@ -21,7 +21,8 @@ from typer.testing import CliRunner
 
 from landslide.cli import app as cli
 from landslide.curate import MANIFEST_FIELDS, read_decisions
-from landslide.curate_app import MAX_BODY, allowed_hosts, create_app
+from landslide.curate.app import allowed_hosts, create_app
+from landslide.curate.routes import MAX_BODY
 from landslide.params import Params, SampleParams
 from landslide.sample import generate_sample
 
@@ -278,7 +279,7 @@ def test_cli_status_and_apply(project: Path, monkeypatch: pytest.MonkeyPatch) ->
 
 
 def test_cli_serve_warns_off_loopback(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import landslide.curate_app as curate_app
+    import landslide.curate.app as curate_app
 
     seen: dict[str, object] = {}
 

@@ -25,7 +25,7 @@ import pytest
 from PIL import Image
 
 from landslide.curate import MANIFEST_FIELDS, read_decisions
-from landslide.curate_app import create_app
+from landslide.curate.app import create_app
 from landslide.params import Params, SampleParams
 from landslide.sample import generate_sample
 

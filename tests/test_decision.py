@@ -152,10 +152,10 @@ def test_train_evaluate_predict_prefill_decide_alike(
 ) -> None:
     from torch.utils.data import DataLoader
 
-    from landslide.annotations.prefill import prefill_project
     from landslide.data import DetectionDataset, collate_fn, dataset_dicts
     from landslide.evaluate import evaluate
     from landslide.predict import predict
+    from landslide.prefill import prefill_project
     from landslide.train import _validate
 
     test_json, images, info = split
@@ -185,7 +185,7 @@ def test_train_evaluate_predict_prefill_decide_alike(
     records = dataset_dicts(test_json, images, list(CLASSES))
     dataset = DetectionDataset(records)
     loader = DataLoader(dataset, batch_size=2, shuffle=False, collate_fn=collate_fn)
-    monkeypatch.setattr("landslide.train.validation_losses", lambda *a, **kw: {"total": 0.0})
+    monkeypatch.setattr("landslide.train.pieces.validation_losses", lambda *a, **kw: {"total": 0.0})
     row = _validate(Lookup(), loader, dataset, torch.device("cpu"), params, LANDSLIDE)
     for key in ("precision", "recall", "f1"):
         assert row[f"val_{key}"] == evaluated["landslide"][key] == reference[key], key

@@ -5,94 +5,33 @@ command's function (the stage modules), then everything those import, transitive
 (module-level imports and imports inside functions alike: the package imports lazily
 throughout). A module missing from `deps:` is a change that `dvc repro`, and the Prefect
 flow (its cache keys are fingerprints of the same deps, see `landslide.stages`), would
-not re-run. Found statically with `ast`, so the test keeps dvc.yaml right as imports move.
+not re-run. Found statically with `ast` (tests/import_graph.py), so the test keeps dvc.yaml right as
+imports move.
 """
 
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from import_graph import REPO, SRC, imported_modules, module_file, parse
 from landslide import stages as S
 from landslide.params import Params
 
-REPO = Path(__file__).resolve().parents[1]
-SRC = REPO / "src"
-PACKAGE = "landslide"
-
-# Modules with no stage logic, left out of every closure. cli.py is the entry of every
-# stage but only parses options and calls the stage function (its command bodies are
-# read here for their imports instead); console.py is terminal output (rich console,
-# progress bars); __main__.py runs cli. Counting them would make a change to a help text
-# or a progress bar re-run the whole pipeline. The package's own __init__.py holds only
-# the docstring and `__version__`; Python runs it before any landslide module, so counting
-# it would tie every stage to the version string.
-NO_STAGE_LOGIC = {"landslide.cli", "landslide.console", "landslide.__main__", "landslide"}
-
-
-def module_file(name: str) -> Path | None:
-    """`landslide.x.y` -> src/landslide/x/y.py or src/landslide/x/y/__init__.py."""
-    base = SRC.joinpath(*name.split("."))
-    if base.with_suffix(".py").is_file():
-        return base.with_suffix(".py")
-    if (base / "__init__.py").is_file():
-        return base / "__init__.py"
-    return None
-
-
-def _is_type_checking(test: ast.expr) -> bool:
-    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
-        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
-    )
-
-
-def _import_nodes(node: ast.AST) -> Iterator[ast.Import | ast.ImportFrom]:
-    """Every import statement under `node`, at any depth, except `if TYPE_CHECKING:` ones
-    (never run)."""
-    for child in ast.iter_child_nodes(node):
-        if isinstance(child, ast.If) and _is_type_checking(child.test):
-            for other in child.orelse:
-                yield from _import_nodes(ast.Module(body=[other], type_ignores=[]))
-            continue
-        if isinstance(child, ast.Import | ast.ImportFrom):
-            yield child
-        yield from _import_nodes(child)
-
-
-def imported_modules(node: ast.AST, current: str) -> set[str]:
-    """The project modules the imports under `node` load (in module `current`)."""
-    found: set[str] = set()
-    for imp in _import_nodes(node):
-        if isinstance(imp, ast.Import):
-            names = [alias.name for alias in imp.names]
-        else:
-            if imp.level:  # relative: from the package of `current`
-                package = current.split(".")
-                is_package = module_file(current) == SRC.joinpath(*package) / "__init__.py"
-                base = package[: len(package) - imp.level + (1 if is_package else 0)]
-                module = ".".join([*base, *([imp.module] if imp.module else [])])
-            else:
-                module = imp.module or ""
-            names = [module, *(f"{module}.{alias.name}" for alias in imp.names)]
-        for name in names:
-            if name.split(".")[0] != PACKAGE:
-                continue
-            parts = name.split(".")
-            # importing a.b.c runs a/__init__, a/b/__init__ too; `from a import c` may name
-            # a submodule c
-            for i in range(1, len(parts) + 1):
-                if module_file(".".join(parts[:i])) is not None:
-                    found.add(".".join(parts[:i]))
-    return found
-
-
-def parse(name: str) -> ast.Module:
-    path = module_file(name)
-    assert path is not None, name
-    return ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+# Modules with no stage logic, left out of every closure. The cli package (every module
+# of it) is the entry of every stage but only parses options and calls the stage function
+# (its command bodies are read here for their imports instead); console.py is terminal
+# output (rich console, progress bars); __main__.py runs cli. Counting them would make a
+# change to a help text or a progress bar re-run the whole pipeline. The package's own
+# __init__.py holds only the docstring and `__version__`; Python runs it before any
+# landslide module, so counting it would tie every stage to the version string.
+CLI_MODULES = {
+    "landslide.cli",
+    *(f"landslide.cli.{p.stem}" for p in (SRC / "landslide" / "cli").glob("*.py")),
+} - {"landslide.cli.__init__"}
+NO_STAGE_LOGIC = {*CLI_MODULES, "landslide.console", "landslide.__main__", "landslide"}
 
 
 def closure(entries: set[str]) -> set[str]:
@@ -109,23 +48,25 @@ def closure(entries: set[str]) -> set[str]:
 
 
 def cli_commands() -> dict[str, ast.FunctionDef]:
-    """`landslide <command>` -> the function cli.py registers for it (`@app.command(...)`)."""
+    """`landslide <command>` -> the function the cli package registers for it
+    (`@app.command(...)` in any of its modules)."""
     commands = {}
-    for node in parse("landslide.cli").body:
-        if not isinstance(node, ast.FunctionDef):
-            continue
-        for deco in node.decorator_list:
-            if (
-                isinstance(deco, ast.Call)
-                and isinstance(deco.func, ast.Attribute)
-                and deco.func.attr == "command"
-                and isinstance(deco.func.value, ast.Name)
-                and deco.func.value.id == "app"
-            ):
-                if deco.args and isinstance(deco.args[0], ast.Constant):
-                    commands[str(deco.args[0].value)] = node
-                else:  # typer's default: the function's name, with dashes
-                    commands[node.name.replace("_", "-")] = node
+    for module in sorted(CLI_MODULES):
+        for node in parse(module).body:
+            if not isinstance(node, ast.FunctionDef):
+                continue
+            for deco in node.decorator_list:
+                if (
+                    isinstance(deco, ast.Call)
+                    and isinstance(deco.func, ast.Attribute)
+                    and deco.func.attr == "command"
+                    and isinstance(deco.func.value, ast.Name)
+                    and deco.func.value.id == "app"
+                ):
+                    if deco.args and isinstance(deco.args[0], ast.Constant):
+                        commands[str(deco.args[0].value)] = node
+                    else:  # typer's default: the function's name, with dashes
+                        commands[node.name.replace("_", "-")] = node
     return commands
 
 
@@ -206,7 +147,7 @@ def test_the_flows_cache_key_follows_the_code_a_stage_runs(tmp_path: Path) -> No
     """The Prefect flow keys a stage by `stages.fingerprint` of the same deps: a change to
     the online augmentation re-runs training there too."""
     spec = S.load_stages(REPO / "dvc.yaml", Params())["train@resnet50-A"]
-    code = tmp_path / "src" / "landslide" / "augment.py"
+    code = tmp_path / "src" / "landslide" / "augment" / "online.py"
     code.parent.mkdir(parents=True)
     code.write_text("FLIP = 0.5\n")
     first = S.fingerprint(spec, Params(), tmp_path)

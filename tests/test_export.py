@@ -261,7 +261,7 @@ def test_cli_exports_and_predict_uses_the_onnx_file(exported: dict[str, Any], tm
     assert document["model"]["source"] == str(out)
     assert document["images"][0]["width"] == 96 and document["images"][0]["height"] == 72
     # the same photo through PyTorch gives the same decision and best score
-    from landslide.predict import TorchDetector, detect
+    from landslide.inference import TorchDetector, detect
 
     detector = TorchDetector(exported["model"], exported["info"])
     with Image.open(photos / "hill.png") as photo:

@@ -21,15 +21,10 @@ from typer.testing import CliRunner
 
 from landslide.cli import app
 from landslide.errors import PredictError
+from landslide.inference import detect, load_detector, resample_mask
 from landslide.model import ModelInfo
 from landslide.params import CLASSES, Params, PredictParams
-from landslide.predict import (
-    collect_inputs,
-    detect,
-    load_detector,
-    predict,
-    resample_mask,
-)
+from landslide.predict import collect_inputs, predict
 
 SIZE = 64
 LANDSLIDE, VEGETATION = 1, 2
@@ -314,14 +309,14 @@ def test_load_detector_paths_uris_and_onnx(
     assert from_file.info.classes == from_dir.info.classes == list(CLASSES)
 
     asked: list[tuple[str, str]] = []
-    serving = types.ModuleType("landslide.serving")
+    serving = types.ModuleType("landslide.registry")
 
     def resolve_model(uri: str, tracking_uri: str) -> Path:
         asked.append((uri, tracking_uri))
         return model_path
 
     serving.resolve_model = resolve_model  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "landslide.serving", serving)
+    monkeypatch.setitem(sys.modules, "landslide.registry", serving)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     for uri in ("runs:/abc123/model", "models:/landslide-maskrcnn@champion"):
         detector = load_detector(uri, p)
@@ -335,9 +330,9 @@ def test_load_detector_paths_uris_and_onnx(
         def __init__(self, path: Path) -> None:
             self.path, self.info = path, info()
 
-    export = types.ModuleType("landslide.export")
+    export = types.ModuleType("landslide.inference.onnx")
     export.OnnxDetector = FakeOnnx  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "landslide.export", export)
+    monkeypatch.setitem(sys.modules, "landslide.inference.onnx", export)
     onnx = tmp_path / "model.onnx"
     onnx.write_bytes(b"onnx")
     assert load_detector(onnx, p).path == onnx  # type: ignore[attr-defined]

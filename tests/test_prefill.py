@@ -19,19 +19,13 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from landslide.annotations import Annotations, ImageAnn, Region, load_annotations, read_via
-from landslide.annotations.prefill import (
-    iou,
-    outline,
-    output_path,
-    prefill_project,
-    shape_of,
-    write_project,
-)
+from landslide.annotations.geometry import iou, shape_of
 from landslide.cli import app
 from landslide.errors import AnnotationError, PredictError, ServingError
+from landslide.inference import model_input, read_photo
 from landslide.model import ModelInfo
 from landslide.params import CLASSES, AnnotateParams, Params, SampleParams
-from landslide.predict import model_input, read_photo
+from landslide.prefill import outline, output_path, prefill_project, write_project
 from landslide.sample import generate_sample
 
 SIZE = 128  # the fake model's input size: photos are 64-128 px, stretched to it
@@ -513,7 +507,7 @@ def decide(root: Path, params: Params, shas: Sequence[str]) -> Any:
 def test_curate_apply_prefills_the_new_photos(
     curated: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import landslide.predict
+    import landslide.inference
     from landslide.curate import apply_decisions, checkpoint
 
     p = params(prefill_model="models/champion.pt")
@@ -524,7 +518,7 @@ def test_curate_apply_prefills_the_new_photos(
         asked.append(spec)
         return detector
 
-    monkeypatch.setattr(landslide.predict, "load_detector", load)
+    monkeypatch.setattr(landslide.inference, "load_detector", load)
     paths = decide(curated, p, scraped(curated, [1, 2]))
     before = {
         im.file_name: im.regions
@@ -558,7 +552,7 @@ def test_curate_apply_prefills_the_new_photos(
 def test_curate_apply_goes_on_without_a_champion(
     curated: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import landslide.predict
+    import landslide.inference
     from landslide.curate import apply_decisions
 
     p = params(prefill_model="models:/landslide-maskrcnn@champion")
@@ -575,7 +569,7 @@ def test_curate_apply_goes_on_without_a_champion(
     def no_alias(spec: str, _: Params) -> None:
         raise ServingError("registered model 'landslide-maskrcnn' has no alias 'champion'")
 
-    monkeypatch.setattr(landslide.predict, "load_detector", no_alias)
+    monkeypatch.setattr(landslide.inference, "load_detector", no_alias)
     (tmp_path / "absent.db").touch()
     decide(curated, p, scraped(curated, [5]))
     s = apply_decisions(paths, p)

@@ -497,8 +497,8 @@ def test_an_interrupted_run_leaves_nothing_to_trust_and_keeps_its_work(
         return real_render(*args, **kwargs)
 
     real_render = stage.render
-    monkeypatch.setattr(stage, "render", dies_on_the_fourth)
-    monkeypatch.setattr(stage, "CHECKPOINT_S", 0.0)
+    monkeypatch.setattr("landslide.prepare.pixels.render", dies_on_the_fourth)
+    monkeypatch.setattr("landslide.prepare.stage.CHECKPOINT_S", 0.0)
     with pytest.raises(KeyboardInterrupt):
         run(raw, out, params(size=(48, 48)))
     assert not (out / COCO_NAME).exists() and not (out / METRICS_NAME).exists()

@@ -19,7 +19,10 @@ from landslide import raster as raster_module
 from landslide.errors import RasterError
 from landslide.model import ModelInfo
 from landslide.params import CLASSES, PredictParams
+from landslide.raster import outputs as raster_outputs
 from landslide.raster import plan_tiles, predict_raster, sample_windows, tile_grid
+from landslide.raster import reading as raster_reading
+from landslide.raster import stage as raster_stage
 
 TILE, OVERLAP = 128, 32  # tiles start at 0, 96, 192, ...
 ORIGIN = (500_000.0, 4_100_000.0)  # UTM 33N, metres
@@ -365,8 +368,8 @@ def test_the_16_bit_stretch_reads_a_bounded_sample_of_whole_blocks(
 ) -> None:
     # a decimated read of the whole raster decodes every block, and each block again for
     # every output row once a row of blocks outgrows GDAL's cache (wide rasters: hours)
-    monkeypatch.setattr(raster_module, "SAMPLE_PIXELS", 4096)
-    monkeypatch.setattr(raster_module, "SAMPLE_BLOCK_PIXELS", 40 * 64 * 64)
+    monkeypatch.setattr(raster_reading, "SAMPLE_PIXELS", 4096)
+    monkeypatch.setattr(raster_reading, "SAMPLE_BLOCK_PIXELS", 40 * 64 * 64)
     ys, xs = np.mgrid[0:700, 0:1000]
     values = (1000 + 3 * xs + 2 * ys).astype(np.uint16)  # percentiles need the whole extent
     data = np.stack([values, values + 500, values + 1000])
@@ -497,8 +500,8 @@ def test_features_are_written_as_they_come_not_held_all_at_once(
             paint(data, (x, y, x + 8, y + 8), (230, 20, 20))
     raster = write_raster(tmp_path / "ortho.tif", data)
     feature = raster_module._feature
-    monkeypatch.setattr(raster_module, "_feature", lambda *a: Counted(feature(*a)))
-    monkeypatch.setattr(raster_module, "WRITE_BATCH", 4)
+    monkeypatch.setattr(raster_stage, "_feature", lambda *a: Counted(feature(*a)))
+    monkeypatch.setattr(raster_outputs, "WRITE_BATCH", 4)
     Counted.alive = Counted.most = 0
     out = tmp_path / f"o{suffix}"
     summary = predict_raster(raster, CellDetector(), out, params())

@@ -478,7 +478,7 @@ def test_a_concurrent_retrain_prints_one_clean_error(repo_root: Path, tmp_path: 
 def test_schedule_serves_the_flow_with_the_cron(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    import landslide.cli as cli
+    import landslide.cli.retrain as cli  # the module that looks `_load_flow` up
 
     served: dict[str, Any] = {}
 

@@ -147,7 +147,7 @@ def shifted_champion(uri: str, out: Path, landslide_logit: float) -> Path:
     """The champion's weights with the landslide logit's bias moved (a state dict file)."""
     import torch
 
-    from landslide.serving import resolve_model
+    from landslide.registry import resolve_model
 
     state = torch.load(resolve_model(f"models:/{NAME}@champion", uri), weights_only=True)
     state[LANDSLIDE_LOGIT][1] += landslide_logit

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from landslide.scrape.base import Candidate
+from landslide.scrape.credits import Credits as _Credits
 from landslide.scrape.manifest import ManifestRow, ManifestWriter
 from landslide.scrape.provenance import Provenance, best_provenance, join_sources
-from landslide.scrape.stage import _Credits
 
 OPENVERSE = Provenance(
     "openverse",

@@ -106,7 +106,7 @@ def pyfunc(store: dict[str, Any]) -> Any:
 
 @pytest.fixture(scope="module")
 def registered(store: dict[str, Any]) -> Any:
-    from landslide.serving import register
+    from landslide.registry import register
 
     return register(store["run"], PredictParams(), store["uri"])
 
@@ -154,8 +154,8 @@ def test_each_training_run_logs_a_pyfunc_model(store: dict[str, Any]):
 
 
 def test_pyfunc_predicts_what_detect_gives(store: dict[str, Any], pyfunc: Any):
+    from landslide.inference import TorchDetector, detect
     from landslide.model import load_model
-    from landslide.predict import TorchDetector, detect
 
     png, jpeg = photo_bytes(80, 60), photo_bytes(50, 70, "JPEG", seed=3)
     frame = pd.DataFrame({"image": [b64(png), b64(jpeg)], "threshold": [0.0, None]})
@@ -229,7 +229,7 @@ def aliases(client: Any) -> dict[str, str]:
 
 def test_register_sets_the_alias_and_resolve_downloads_once(store: dict[str, Any], registered):
     from landslide.model import load_model
-    from landslide.serving import register, resolve_model
+    from landslide.registry import register, resolve_model
 
     assert (registered.name, registered.version, registered.alias) == (NAME, "1", "champion")
     assert registered.previous is None and "models:/landslide-maskrcnn@champion" in (
@@ -258,7 +258,7 @@ def test_register_sets_the_alias_and_resolve_downloads_once(store: dict[str, Any
 
 
 def test_unknown_alias_version_model_and_run_name_what_exists(store: dict[str, Any], registered):
-    from landslide.serving import resolve_model
+    from landslide.registry import resolve_model
 
     uri = store["uri"]
     with pytest.raises(ServingError) as info:
@@ -283,7 +283,7 @@ def test_unknown_alias_version_model_and_run_name_what_exists(store: dict[str, A
 def test_register_refuses_bad_aliases_other_classes_and_runs_without_a_model(
     store: dict[str, Any],
 ):
-    from landslide.serving import register
+    from landslide.registry import register
 
     uri, run_id = store["uri"], store["run"]
     for alias, message in (("v1", "reserved"), ("Latest", "reserved"), ("a b", "invalid alias")):

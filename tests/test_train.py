@@ -344,7 +344,7 @@ def test_the_run_model_resolves_to_the_trained_weights(
 ) -> None:
     import os
 
-    from landslide.serving import resolve_model
+    from landslide.registry import resolve_model
 
     run_id = straight["result"].run_id
     local = resolve_model(f"runs:/{run_id}/model", os.environ["MLFLOW_TRACKING_URI"], dst=tmp_path)

@@ -6,17 +6,19 @@
     ann = load_annotations(Path("via.json" or "coco.json"), Path("images"), params)
     write_coco(ann, Path("annotations.json"), params.classes)
 
-Modules: `model` (the internal model), `via` (format detection and one small
-reader per layout), `regions` (the one region parser they all feed), `shapes`
-(VIA shape -> polygon), `geometry` (clipping, degenerate and self-intersecting
-polygons), `classes` (attribute values -> classes), `images` (safe names, lookup,
-upright size), `coco`, `writers` (VIA 1/2/3), `stage` (what the CLI calls), `prefill`
-(VIA projects pre-filled with a model's polygons) and `diff` (what the annotator changed).
-`prefill` runs a model, so it is imported by name (`landslide.annotations.prefill`), never
-from here: reading annotations does not load the model code.
+Modules: `model` (the internal model), `records` (what a reader hands the region
+parser), `document` (reading a JSON file, telling its layout), `via` (one small reader per
+VIA layout) and `via_csv` (VIA's CSV export), `region_parser` (one VIA region -> a pending
+region) and `regions` (the builder they all feed), `shapes` (VIA shape -> polygon),
+`geometry` (clipping, degenerate and self-intersecting polygons, IoU), `classes`
+(attribute values -> classes), `images` (safe names, lookup, upright size), `coco`,
+`writers` (VIA 1/2/3), `stage` (what the CLI calls) and `diff` (what the annotator
+changed). This is the data model: nothing here imports the model code. Pre-filling a
+project with a model's polygons is an application, `landslide.prefill`.
 """
 
 from landslide.annotations.coco import read_coco, to_coco, write_coco
+from landslide.annotations.document import load_document
 from landslide.annotations.model import Annotations, ImageAnn, Region
 from landslide.annotations.stage import (
     AnnotationStats,
@@ -25,7 +27,7 @@ from landslide.annotations.stage import (
     load_annotations,
     make_template,
 )
-from landslide.annotations.via import load_document, read_via
+from landslide.annotations.via import read_via
 from landslide.annotations.writers import (
     template_project,
     via1_json,

@@ -36,8 +36,8 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
+from landslide.annotations.geometry import iou, shape_of
 from landslide.annotations.model import Annotations, ImageAnn, Region
-from landslide.annotations.prefill import iou, shape_of
 
 if TYPE_CHECKING:
     from landslide.params import Params

@@ -12,6 +12,10 @@ proves most polygons simple) and one vectorised shapely validity check over the
 rest, the outlines that `clean` would return unchanged; the reader calls `clean`
 only for the others. That keeps the import of tens of thousands of regions within
 a small factor of `json.load`.
+
+`shape_of(points)` and `iou(a, b)` measure how much two regions overlap (prefill drops
+a model region over an existing one; `diff` matches the annotator's regions to the
+model's).
 """
 
 from __future__ import annotations
@@ -130,7 +134,7 @@ def _clip(pts: list[Point], width: int | None, height: int | None) -> tuple[list
 
 
 def _repair(poly: Polygon) -> tuple[list[Point], str] | None:
-    parts = _polygon_parts(shapely.make_valid(poly))
+    parts = polygon_parts(shapely.make_valid(poly))
     parts = [p for p in parts if p.area > 0]
     if not parts:
         return None
@@ -144,10 +148,34 @@ def _repair(poly: Polygon) -> tuple[list[Point], str] | None:
     return pts, (f"self-intersecting: repaired, {kept}{holes}, {best.area:g} of {total:g} px²")
 
 
-def _polygon_parts(geom: BaseGeometry) -> list[Polygon]:
+def polygon_parts(geom: BaseGeometry) -> list[Polygon]:
+    """The polygons of a geometry, in order (those of collections and multi-polygons)."""
     if isinstance(geom, Polygon):
         return [geom]
-    return [p for g in getattr(geom, "geoms", ()) for p in _polygon_parts(g)]
+    return [p for g in getattr(geom, "geoms", ()) for p in polygon_parts(g)]
+
+
+# ---------------------------------------------------------------------------- overlap
+
+
+def shape_of(points: Sequence[Point]) -> Any:
+    """A valid shapely (Multi)Polygon of a polygon's area (None when it has none)."""
+    if len(points) < 3:
+        return None
+    geom = Polygon(points)
+    if not geom.is_valid:
+        parts = polygon_parts(shapely.make_valid(geom))
+        geom = shapely.MultiPolygon(parts) if len(parts) != 1 else parts[0]
+    return geom if geom.area > 0 else None
+
+
+def iou(a: Any, b: Any) -> float:
+    """Intersection over union of two shapely geometries (0 when both are empty)."""
+    if not a.intersects(b):
+        return 0.0
+    inter = a.intersection(b).area
+    union = a.area + b.area - inter
+    return float(inter / union) if union > 0 else 0.0
 
 
 # ---------------------------------------------------------------------------- fast path

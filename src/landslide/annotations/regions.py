@@ -1,9 +1,10 @@
 """The one region parser every VIA layout feeds: raw records -> `Annotations`.
 
-Each layout reader (in `via.py`) only walks its own structure and yields `RawImage`
-records holding VIA 2-style region objects (`{"shape_attributes": {...},
-"region_attributes": {name: value}}`; VIA 2 files' own lists are used as they are).
-`build_annotations` then, the same way for all:
+Each layout reader (in `via.py`, `via_csv.py`) only walks its own structure and yields
+`RawImage` records (`records.py`) holding VIA 2-style region objects (`{"shape_attributes":
+{...}, "region_attributes": {name: value}}`; VIA 2 files' own lists are used as they are).
+`build_annotations` then, the same way for all (one region object is read by
+`region_parser.RegionParser`):
 
 - finds each image in the images directory (or keeps its name when there is none),
   refuses unsafe names, reads the upright size, applies `missing_image`;
@@ -24,21 +25,27 @@ warning in `Annotations.warnings`.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from landslide.annotations.classes import ClassMap, ClassValueError, value_text
-from landslide.annotations.geometry import Outline, clean, clean_mask
+from landslide.annotations.geometry import clean, clean_mask
 from landslide.annotations.images import BadImage, ImageDir, UnsafeName, safe_name, upright_size
-from landslide.annotations.model import Annotations, ImageAnn, Point, Region, unreviewed
-from landslide.annotations.shapes import CONVEX, NoArea, ShapeError, outline
+from landslide.annotations.model import Annotations, ImageAnn, Region
+from landslide.annotations.records import RawImage, RawProject
+from landslide.annotations.region_parser import (
+    UNREVIEWED,
+    PendingImage,
+    PendingRegion,
+    RegionParser,
+    RegionProblem,
+    Review,
+    other_attributes,
+    region_where,
+)
+from landslide.annotations.shapes import ShapeError
 from landslide.errors import AnnotationError
 from landslide.params import AnnotationsParams
 
-Options = dict[str, dict[str, str]]  # attribute name -> option id -> label
-Review = str | None  # annotate.review: "require" | "accept"; None keeps every region as written
-_UNREVIEWED = "pre-filled by a model, not reviewed"
 UNLISTED_SHOWN = 20  # names a warning shows; `Annotations.unlisted` has them all
 UNLISTED_LEFT_OUT = "not in this file, left out (unknown, not negatives)"
 
@@ -47,65 +54,6 @@ def name_list(names: Sequence[str], limit: int = UNLISTED_SHOWN) -> str:
     """The first `limit` names, comma-separated, and how many more there are."""
     more = f", ... ({len(names) - limit} more)" if len(names) > limit else ""
     return ", ".join(names[:limit]) + more
-
-
-@dataclass(slots=True)
-class RawImage:
-    name: Any  # the file name as written
-    entry: str  # how the file names this record, for messages (a key, a line)
-    regions: list[Any] = field(default_factory=list)  # VIA 2-style region objects
-    attributes: Any = None  # file attributes, name -> value
-    indices: list[int] | None = None  # region numbers when not 0, 1, ... (VIA 1 keys)
-    lines: list[int] | None = None  # CSV line of each region
-
-
-@dataclass(slots=True)
-class RawProject:
-    layout: str
-    images: list[RawImage]
-    region_options: Options = field(default_factory=dict)
-    file_options: Options = field(default_factory=dict)
-    warnings: list[str] = field(default_factory=list)
-
-
-@dataclass(slots=True)
-class _Image:
-    file_name: str
-    width: int | None
-    height: int | None
-    attributes: tuple[tuple[str, str], ...]
-    regions: list[_Pending] = field(default_factory=list)
-
-
-@dataclass(slots=True)
-class _Pending(Outline):
-    """One region on its way: the outline to clean, and what the Region will hold."""
-
-    image: _Image | None = None
-    index: int = 0
-    line: int | None = None
-    label: str = ""
-    shape: str = ""
-    attributes: tuple[tuple[str, str], ...] = ()
-    polygon: tuple[Point, ...] | None = None
-    skipped: str = ""  # why the region is left out
-
-    @property
-    def where(self) -> str:
-        return _where(self.image, self.index, self.line)
-
-
-def _where(image: _Image | None, index: int, line: int | None) -> str:
-    name = image.file_name if image is not None else "?"
-    return f"image {name!r} region {index}" + (f" (line {line})" if line is not None else "")
-
-
-class _RegionProblem(Exception):
-    """What is wrong with one region (the builder adds the file, image and region)."""
-
-    def __init__(self, message: str, hint: str | None = None) -> None:
-        super().__init__(message)
-        self.message, self.hint = message, hint
 
 
 def build_annotations(
@@ -129,7 +77,7 @@ def unreviewed_warning(source: str, wheres: Sequence[str]) -> str:
     """The one warning for the model regions `review: require` left out."""
     shown = "; ".join(wheres[:5]) + ("; ..." if len(wheres) > 5 else "")
     return (
-        f"{source}: {len(wheres)} regions {_UNREVIEWED} (source: model), left out "
+        f"{source}: {len(wheres)} regions {UNREVIEWED} (source: model), left out "
         f"(annotate.review: require): {shown}; set their source to human in VIA once "
         "checked, or set annotate.review: accept"
     )
@@ -146,12 +94,9 @@ class _Builder:
         review: Review = None,
     ) -> None:
         self.raw, self.source, self.p = raw, source, p
-        self.review = review
-        self.left_out: list[str] = []  # unreviewed model regions, `review: require`
-        self.classes = ClassMap(classes, p.synonyms)
+        self.parser = RegionParser(raw, p, classes, review)
         self.images = _image_dir(images_dir, source) if images_dir is not None else None
         self.warnings = list(raw.warnings)
-        self.class_options = _lookup(raw.region_options, p.class_attribute) or {}
 
     def error(self, message: str, where: str | None = None, hint: str | None = None):
         return AnnotationError(message, file=self.source, where=where, hint=hint)
@@ -162,7 +107,7 @@ class _Builder:
     # ------------------------------------------------------------------ the steps
 
     def run(self) -> Annotations:
-        images: list[_Image] = []
+        images: list[PendingImage] = []
         seen: dict[str, str] = {}
         for record in self.raw.images:
             image = self.image(record, seen)
@@ -174,8 +119,8 @@ class _Builder:
                     line = lines[k] if lines else None
                     image.regions.append(self.region(image, region, indices[k], line))
         annotated = [self.finish(image) for image in self.clean(images)]
-        if self.left_out:
-            self.warnings.append(unreviewed_warning(self.source, self.left_out))
+        if self.parser.left_out:
+            self.warnings.append(unreviewed_warning(self.source, self.parser.left_out))
         negatives, unlisted = self.unlisted(seen)
         return Annotations(
             images=annotated + negatives,
@@ -184,7 +129,7 @@ class _Builder:
             unlisted=unlisted,
         )
 
-    def image(self, record: RawImage, seen: dict[str, str]) -> _Image | None:
+    def image(self, record: RawImage, seen: dict[str, str]) -> PendingImage | None:
         if not isinstance(record.name, str):
             raise self.error(
                 f"file name missing or not a string (got {record.name!r})", record.entry
@@ -209,8 +154,8 @@ class _Builder:
         seen[file_name] = record.entry
         if record.attributes is not None and not isinstance(record.attributes, dict):
             raise self.error("file_attributes is not an object", where)
-        attributes = _other_attributes(record.attributes or {}, self.raw.file_options)
-        return _Image(file_name, width, height, attributes)
+        attributes = other_attributes(record.attributes or {}, self.raw.file_options)
+        return PendingImage(file_name, width, height, attributes)
 
     def locate(self, name: str, where: str) -> tuple[str, int | None, int | None] | None:
         if self.images is None:
@@ -234,74 +179,15 @@ class _Builder:
             raise self.error(str(exc), f"image {rel!r}") from None
         return rel, width, height
 
-    def region(self, image: _Image, region: Any, index: int, line: int | None) -> _Pending:
+    def region(
+        self, image: PendingImage, region: Any, index: int, line: int | None
+    ) -> PendingRegion:
         try:
-            return self.parse_region(image, region, index, line)
-        except _RegionProblem as exc:
-            raise self.error(exc.message, _where(image, index, line), exc.hint) from None
+            return self.parser.parse(image, region, index, line)
+        except RegionProblem as exc:
+            raise self.error(exc.message, region_where(image, index, line), exc.hint) from None
 
-    def parse_region(self, image: _Image, region: Any, index: int, line: int | None) -> _Pending:
-        if type(region) is not dict:
-            raise _RegionProblem(f"expected a region object, got {region!r:.40}")
-        shape = region.get("shape_attributes")
-        if type(shape) is not dict:
-            raise _RegionProblem("shape_attributes missing or not an object")
-        try:
-            name, xs, ys = outline(shape)
-        except NoArea as exc:
-            return _Pending([], [], image=image, index=index, line=line, skipped=str(exc))
-        except ShapeError as exc:
-            raise _RegionProblem(str(exc)) from None
-        attributes = region.get("region_attributes")
-        if attributes is None:
-            attributes = {}
-        elif type(attributes) is not dict:
-            raise _RegionProblem("region_attributes is not an object")
-        label = self.label(attributes)
-        others = _other_attributes(attributes, self.raw.region_options, self.p.class_attribute)
-        if self.review == "require" and unreviewed(others):
-            self.left_out.append(_where(image, index, line))
-            return _Pending([], [], image=image, index=index, line=line, skipped=_UNREVIEWED)
-        size = (image.width, image.height)
-        return _Pending(xs, ys, *size, name in CONVEX, image, index, line, label, name, others)
-
-    def label(self, attributes: dict[str, Any]) -> str:
-        key = self.p.class_attribute
-        if key not in attributes:
-            key = _lookup_key(attributes, key)
-            if key is None:
-                raise self.missing_class()
-        try:
-            return self.classes.label(attributes[key], self.class_options)
-        except ClassValueError as exc:
-            raise _RegionProblem(
-                str(exc), "map it in annotations.synonyms in the params file"
-            ) from None
-
-    def missing_class(self) -> _RegionProblem:
-        """No class attribute: say which attributes the file's regions do have."""
-        found = sorted(
-            {
-                str(k)
-                for image in self.raw.images
-                for r in image.regions
-                if isinstance(r, dict) and isinstance(r.get("region_attributes"), dict)
-                for k in r["region_attributes"]
-            }
-        )
-        missing = f"no class: region attribute {self.p.class_attribute!r} missing"
-        if _lookup_key(dict.fromkeys(found), self.p.class_attribute) is not None:
-            return _RegionProblem(
-                f"{missing}: this region has none (other regions of the file have one)",
-                "give the region a class in VIA, or delete it",
-            )
-        names = ", ".join(found) if found else "none: the regions carry no attributes"
-        return _RegionProblem(
-            f"{missing} (region attributes in this file: {names})",
-            "set annotations.class_attribute to the attribute that holds the class",
-        )
-
-    def clean(self, images: list[_Image]) -> list[_Image]:
+    def clean(self, images: list[PendingImage]) -> list[PendingImage]:
         """Polygons for every region: the fast bulk check, then `clean` for the rest."""
         pending = [r for image in images for r in image.regions if not r.skipped]
         mask = clean_mask(pending, self.p.min_region_area)
@@ -321,11 +207,11 @@ class _Builder:
                     self.warn(region.where, note)
         return images
 
-    def finish(self, image: _Image) -> ImageAnn:
+    def finish(self, image: PendingImage) -> ImageAnn:
         regions = []
         for r in image.regions:
             if r.polygon is None:
-                if r.skipped != _UNREVIEWED:  # those are listed in one warning
+                if r.skipped != UNREVIEWED:  # those are listed in one warning
                     self.warn(r.where, r.skipped)
                 continue
             regions.append(Region(r.label, r.polygon, r.index, r.shape, r.attributes))
@@ -373,37 +259,9 @@ class _Builder:
         return images, []
 
 
-def _other_attributes(
-    attributes: dict[str, Any], options: Options, exclude: str = ""
-) -> tuple[tuple[str, str], ...]:
-    """(name, text) of every attribute but `exclude` (ignoring case), in file order."""
-    if not attributes or (len(attributes) == 1 and exclude in attributes):
-        return ()
-    folded = exclude.casefold()
-    return tuple(
-        (str(k), value_text(v, options.get(k)))
-        for k, v in attributes.items()
-        if not exclude or str(k).casefold() != folded
-    )
-
-
 def _image_dir(images_dir: Path, source: str) -> ImageDir:
     if not Path(images_dir).is_dir():
         raise AnnotationError(
             f"images directory {str(images_dir)!r} not found", file=source, where=None
         )
     return ImageDir(Path(images_dir))
-
-
-def _lookup(options: Options, name: str) -> dict[str, str] | None:
-    key = name if name in options else _lookup_key(options, name)
-    return options.get(key) if key is not None else None
-
-
-def _lookup_key(mapping: dict[str, Any], name: str) -> str | None:
-    """The key of `mapping` equal to `name` ignoring case and surrounding spaces."""
-    wanted = name.strip().casefold()
-    for key in mapping:
-        if isinstance(key, str) and key.strip().casefold() == wanted:
-            return key
-    return None

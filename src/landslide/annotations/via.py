@@ -10,8 +10,10 @@ Known layouts (detected from the content, not the file name):
 | VIA 3.x project | `project`, `config`, `attribute`, `file`, `view`, `metadata` |
 | VIA CSV export (1.x and 2.x) | header `filename,file_size,file_attributes,...` |
 
-Each reader only walks its structure into `RawImage` records; `regions.build_annotations`
-does the rest the same way for all (shapes, classes, images, clean-up)::
+The file is read and parsed by `document.load_document`; the JSON layouts are read here,
+the CSV export in `via_csv`. Each reader only walks its structure into `RawImage` records
+(`records`); `regions.build_annotations` does the rest the same way for all (shapes,
+classes, images, clean-up)::
 
     ann = read_via(Path("via_project.json"), Path("images"), params.annotations, params.classes)
 
@@ -21,43 +23,18 @@ A VIA attributes file, a COCO file or anything else is refused with an
 
 from __future__ import annotations
 
-import csv
-import gc
-import io
-import json
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+# load_document and paused_gc are imported from here too (coco, stage, benchmarks)
+from landslide.annotations.document import Document, load_document, paused_gc, unknown_layout
 from landslide.annotations.model import Annotations
-from landslide.annotations.regions import (
-    Options,
-    RawImage,
-    RawProject,
-    build_annotations,
-)
+from landslide.annotations.records import Options, RawImage, RawProject
+from landslide.annotations.regions import build_annotations
+from landslide.annotations.via_csv import parse_csv
 from landslide.errors import AnnotationError
 from landslide.params import AnnotationsParams
-
-LAYOUTS = (
-    "VIA 1.x JSON",
-    "VIA 2.x JSON export",
-    "VIA 2.x project",
-    "VIA 3.x project",
-    "VIA CSV export",
-)
-CSV_COLUMNS = (
-    "filename",
-    "file_size",
-    "file_attributes",
-    "region_count",
-    "region_id",
-    "region_shape_attributes",
-    "region_attributes",
-)
-CSV_REQUIRED = ("filename", "region_shape_attributes", "region_attributes")
 
 # VIA 3 shape ids and the VIA 2 keys their `xy` numbers fill (None: vertices x1, y1, ...)
 VIA3_SHAPES: dict[int, tuple[str, tuple[str, ...] | None]] = {
@@ -72,15 +49,6 @@ VIA3_SHAPES: dict[int, tuple[str, tuple[str, ...] | None]] = {
     9: ("extreme_circle", None),
 }
 VIA3_CHECKBOX = 2
-
-
-@dataclass(frozen=True)
-class Document:
-    """A parsed annotation file: JSON (`data`) or CSV (`text`)."""
-
-    path: Path
-    data: Any = None
-    text: str | None = None
 
 
 def read_via(
@@ -102,72 +70,11 @@ def read_via(
         return build_annotations(parse_via(doc), doc.path, images_dir, p, classes, review=review)
 
 
-@contextmanager
-def paused_gc() -> Iterator[None]:
-    """Pause the cyclic garbage collector while a large, acyclic tree is built.
-
-    Parsing and converting a big file allocates millions of small containers and
-    none of them form cycles; without the pause, collections triggered by the
-    allocations traverse the growing tree again and again (about half the time).
-    The pause is process-wide and ends with the block, whatever happens in it.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
-def load_document(path: str | Path) -> Document:
-    """Read and parse a file as JSON or CSV; AnnotationError names the line and column."""
-    path = Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise AnnotationError(f"cannot read: {exc.strerror or exc}", file=path) from None
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise AnnotationError(
-            f"not UTF-8 text (bad byte at offset {exc.start}): not a VIA or COCO file", file=path
-        ) from None
-    head = text.lstrip()
-    if not head:
-        raise AnnotationError("the file is empty", file=path)
-    if head[0] in "{[":
-        return Document(path, data=_parse_json(text, path))
-    return Document(path, text=text)
-
-
-def _parse_json(text: str, path: Path) -> Any:
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        at_end = exc.pos >= len(text.rstrip()) or exc.msg.startswith("Unterminated string")
-        truncated = " (the file looks truncated)" if at_end else ""
-        raise AnnotationError(
-            f"not valid JSON: {exc.msg}{truncated}",
-            file=path,
-            where=f"line {exc.lineno}, column {exc.colno}",
-        ) from None
-    except RecursionError:
-        raise AnnotationError("not valid JSON: nested too deeply", file=path) from None
-    except ValueError as exc:  # e.g. an integer with more digits than Python converts
-        raise AnnotationError(f"not valid JSON: {exc}", file=path) from None
-
-
 def parse_via(doc: Document) -> RawProject:
     """The layout of `doc` and its records; AnnotationError for an unknown layout."""
     if doc.text is not None:
-        return _csv(doc.text, doc.path)
+        return parse_csv(doc.text, doc.path)
     return _Reader(doc.path).json(doc.data)
-
-
-def unknown_layout(path: Path, what: str, *, coco: bool = False) -> AnnotationError:
-    known = ", ".join(LAYOUTS + (("COCO instances JSON",) if coco else ()))
-    return AnnotationError(f"unknown layout: {what} (known layouts: {known})", file=path)
 
 
 def _describe_keys(data: dict[str, Any]) -> str:
@@ -379,75 +286,3 @@ def _kind(value: Any) -> str:
     return {dict: "an object", list: "a list", str: "a string", type(None): "null"}.get(
         type(value), type(value).__name__
     )
-
-
-# ---------------------------------------------------------------------------- CSV
-
-
-def _csv(text: str, path: Path) -> RawProject:
-    try:
-        return _csv_records(text, path)
-    except csv.Error as exc:
-        raise AnnotationError(f"not a readable CSV file: {exc}", file=path) from None
-
-
-def _csv_records(text: str, path: Path) -> RawProject:
-    reader = csv.reader(io.StringIO(text, newline=""))
-    header = [h.strip() for h in next(reader)]
-    if header:
-        header[0] = header[0].lstrip("#").strip()
-    missing = [c for c in CSV_REQUIRED if c not in header]
-    if missing:
-        looks_csv = len(header) > 1 or any(c in header for c in CSV_COLUMNS)
-        if not looks_csv:
-            first = text.lstrip().splitlines()[0][:40]
-            raise unknown_layout(path, f"neither JSON nor a VIA CSV export (starts {first!r})")
-        raise AnnotationError(
-            f"CSV is missing the column(s) {', '.join(missing)} "
-            f"(found: {', '.join(header)}; a VIA CSV export has {', '.join(CSV_COLUMNS)})",
-            file=path,
-            where="line 1",
-        )
-    images: dict[str, RawImage] = {}
-    for row in reader:
-        if not row or not any(cell.strip() for cell in row):
-            continue
-        line = reader.line_num
-        if len(row) != len(header):
-            raise AnnotationError(
-                f"expected {len(header)} columns, got {len(row)}", file=path, where=f"line {line}"
-            )
-        record = dict(zip(header, row, strict=True))
-        _csv_row(record, line, images, path)
-    return RawProject("VIA CSV export", list(images.values()))
-
-
-def _csv_row(record: dict[str, str], line: int, images: dict[str, RawImage], path: Path) -> None:
-    name = record["filename"]
-    image = images.get(name)
-    if image is None:
-        file_attributes = _cell(
-            record.get("file_attributes") or "{}", "file_attributes", line, path
-        )
-        image = RawImage(name, f"line {line}", [], file_attributes, lines=[])
-        images[name] = image
-    shape = _cell(record["region_shape_attributes"], "region_shape_attributes", line, path)
-    attributes = _cell(record["region_attributes"], "region_attributes", line, path)
-    if shape == {} or shape is None:
-        return  # a row for an image without regions
-    # Regions are numbered by position, as in the JSON: exports of merged projects repeat
-    # region_id 0 for the same photo on several lines.
-    image.regions.append({"shape_attributes": shape, "region_attributes": attributes})
-    image.lines.append(line)
-
-
-def _cell(text: str, column: str, line: int, path: Path) -> Any:
-    if not text.strip():
-        return {}
-    try:
-        return json.loads(text)
-    except (ValueError, RecursionError) as exc:
-        detail = exc.msg if isinstance(exc, json.JSONDecodeError) else "not valid JSON"
-        raise AnnotationError(
-            f"column {column} is not valid JSON: {detail}", file=path, where=f"line {line}"
-        ) from None

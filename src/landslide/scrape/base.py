@@ -1,4 +1,5 @@
-"""What every source shares: the `Candidate` record, the `Source` interface, licences.
+"""What every source shares: the `Candidate` record (a `Provenance` and a size), the
+`Source` interface, licences.
 
 A source turns a query into candidates (an image URL with its provenance); it never
 downloads images. Each source is one small module (`commons`, `openverse`, `bing`)
@@ -16,14 +17,14 @@ import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from landslide.errors import ScrapeError
 from landslide.params import ScrapeParams
 
 if TYPE_CHECKING:
-    from landslide.scrape.download import Http, Rejected
+    from landslide.scrape.download import Http, Rejected, Response
 
 CATEGORY_PREFIX = "Category:"  # a query naming a Commons category (its members, not a search)
 UNKNOWN_LICENCE = "unknown"
@@ -31,8 +32,8 @@ UNVERIFIED = "unverified"  # in a licence that is only a guess (Bing's licence f
 
 
 @dataclass(frozen=True)
-class Candidate:
-    """One search result: where the image is and what is known about its rights."""
+class Provenance:
+    """Where a photo was found and what is known about its rights (manifest columns)."""
 
     source: str
     query: str
@@ -43,6 +44,33 @@ class Candidate:
     licence_url: str = ""
     author: str = ""
     attribution: str = ""
+
+    @classmethod
+    def of(cls, found: Any) -> Provenance:
+        """The provenance fields of a `Candidate`, a manifest row or anything holding them."""
+        return cls(**{f.name: getattr(found, f.name) for f in fields(cls)})
+
+    @property
+    def strength(self) -> tuple[int, int]:
+        """(licence: 2 stated, 1 a guess, 0 unknown; how many of author, attribution,
+        licence_url and page_url are filled): larger is more informative."""
+        licence = self.licence.strip()
+        if not licence or licence.lower() == UNKNOWN_LICENCE:
+            stated = 0
+        else:
+            stated = 1 if UNVERIFIED in licence.lower() else 2
+        filled = sum(
+            bool(v.strip())
+            for v in (self.author, self.attribution, self.licence_url, self.page_url)
+        )
+        return stated, filled
+
+
+@dataclass(frozen=True)
+class Candidate(Provenance):
+    """One search result: where the image is and what is known about its rights (the
+    `Provenance` fields), with the size the source reports."""
+
     width: int | None = None  # as the source reports them, when it does
     height: int | None = None
     licence_checked: bool = False  # the source already filtered by `scrape.licences`
@@ -70,6 +98,12 @@ class Source(ABC):
     def accepts(cls, query: str) -> bool:
         """Whether this source can answer the query (only Commons knows categories)."""
         return not query.startswith(CATEGORY_PREFIX)
+
+    def api_get(self, url: str, params: dict[str, Any], max_bytes: int) -> Response:
+        """A GET of a documented JSON API (not a crawl: no robots.txt); raises `Rejected`."""
+        return self.http.get(
+            url, params=params, robots=False, max_bytes=max_bytes, accept="application/json"
+        )
 
     def error(self, query: str, message: str, hint: str | None = None) -> ScrapeError:
         return ScrapeError(message, where=f"{self.name}: query {query!r}", hint=hint)

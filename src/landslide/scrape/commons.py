@@ -89,13 +89,7 @@ class Commons(Source):
     def _call(self, query: str, params: dict[str, Any]) -> dict[str, Any]:
         for _ in range(self.p.retries + 1):
             try:
-                r = self.http.get(
-                    self.p.commons_url,
-                    params=params,
-                    robots=False,  # a documented API, not a crawl
-                    max_bytes=API_MAX_BYTES,
-                    accept="application/json",
-                )
+                r = self.api_get(self.p.commons_url, params, API_MAX_BYTES)
             except Rejected as exc:
                 raise self.unreachable(query, exc) from None
             data = self.json_object(

@@ -65,13 +65,7 @@ class Openverse(Source):
                 time.sleep(wait)
             self._last_call = time.monotonic()
         try:
-            r = self.http.get(
-                self.p.openverse_url,
-                params=params,
-                robots=False,  # a documented API, not a crawl
-                max_bytes=API_MAX_BYTES,
-                accept="application/json",
-            )
+            r = self.api_get(self.p.openverse_url, params, API_MAX_BYTES)
         except Rejected as exc:
             if not first and exc.reason in ("http 400", "http 404"):
                 return None  # Openverse refuses pages beyond the last one

@@ -10,45 +10,9 @@ source that returned the photo (`sources`).
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import astuple, dataclass, fields
-from typing import Any
+from dataclasses import astuple
 
-from landslide.scrape.base import UNKNOWN_LICENCE, UNVERIFIED
-
-
-@dataclass(frozen=True)
-class Provenance:
-    """Where a photo was found and what is known about its rights (manifest columns)."""
-
-    source: str
-    query: str
-    image_url: str
-    page_url: str = ""
-    title: str = ""
-    licence: str = UNKNOWN_LICENCE
-    licence_url: str = ""
-    author: str = ""
-    attribution: str = ""
-
-    @classmethod
-    def of(cls, found: Any) -> Provenance:
-        """The provenance fields of a `Candidate`, a manifest row or anything holding them."""
-        return cls(**{f.name: getattr(found, f.name) for f in fields(cls)})
-
-    @property
-    def strength(self) -> tuple[int, int]:
-        """(licence: 2 stated, 1 a guess, 0 unknown; how many of author, attribution,
-        licence_url and page_url are filled): larger is more informative."""
-        licence = self.licence.strip()
-        if not licence or licence.lower() == UNKNOWN_LICENCE:
-            stated = 0
-        else:
-            stated = 1 if UNVERIFIED in licence.lower() else 2
-        filled = sum(
-            bool(v.strip())
-            for v in (self.author, self.attribution, self.licence_url, self.page_url)
-        )
-        return stated, filled
+from landslide.scrape.base import Provenance
 
 
 def best_provenance(

@@ -9,8 +9,9 @@ before, in this run or an earlier one. A kept photo is written as `<sha256>.<ext
 
 The same photo may come from several sources, under one URL or several; its row credits
 the most informative of them (`provenance.best_provenance`: a licence, an author, ...)
-and lists them all, whatever order the threads met them in (`_Credits`). A photo of an
-earlier run found again with a better provenance gets it, without being downloaded again.
+and lists them all, whatever order the threads met them in (`credits.Credits`). A photo
+of an earlier run found again with a better provenance gets it, without being downloaded
+again.
 
 A source that fails (malformed JSON, changed HTML, unreachable) is reported with its
 name and query and the other sources go on; only when every search fails is the stage
@@ -26,7 +27,6 @@ import warnings
 from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -38,89 +38,14 @@ from landslide.params import ScrapeParams
 from landslide.scrape.base import Candidate, Source, SourceDown, licence_allowed
 from landslide.scrape.bing import Bing
 from landslide.scrape.commons import Commons
+from landslide.scrape.credits import Credits
 from landslide.scrape.dedup import DedupIndex
 from landslide.scrape.download import Http, Rejected, check_image
-from landslide.scrape.manifest import MANIFEST, ManifestRow, ManifestWriter
+from landslide.scrape.manifest import ManifestRow, ManifestWriter
 from landslide.scrape.openverse import Openverse
-from landslide.scrape.provenance import Provenance, best_provenance
+from landslide.scrape.summary import ScrapeCounts, ScrapeSummary, plural
 
 SOURCES: dict[str, type[Source]] = {"commons": Commons, "openverse": Openverse, "bing": Bing}
-
-
-@dataclass(frozen=True)
-class ScrapeCounts:
-    """What the progress bar shows."""
-
-    candidates: int
-    downloaded: int
-    duplicates: int
-    rejected: int
-    known: int
-
-    @property
-    def done(self) -> int:
-        """Candidates dealt with so far (the bar's position; `candidates` is its total)."""
-        return self.downloaded + self.duplicates + self.rejected + self.known
-
-
-@dataclass
-class ScrapeSummary:
-    out_dir: Path
-    candidates: int = 0  # search results seen
-    downloaded: int = 0  # new photos kept
-    exact_duplicates: int = 0
-    near_duplicates: int = 0
-    known: int = 0  # image URLs collected before (or twice in this run): not downloaded
-    upgraded: int = 0  # photos of earlier runs credited to a more informative source
-    rejected: Counter[str] = field(default_factory=Counter)  # reason -> count
-    kept_by_source: Counter[str] = field(default_factory=Counter)
-    kept_by_query: Counter[str] = field(default_factory=Counter)
-    errors: list[str] = field(default_factory=list)  # "source: query 'q': what went wrong"
-    failed_searches: int = 0  # (source, query) pairs that failed or were skipped
-    notes: list[str] = field(default_factory=list)
-    total: int = 0  # photos in the manifest after the run
-    seconds: float = 0.0
-
-    @property
-    def manifest(self) -> Path:
-        return self.out_dir / MANIFEST
-
-    @property
-    def duplicates(self) -> int:
-        return self.exact_duplicates + self.near_duplicates
-
-    def counts(self) -> ScrapeCounts:
-        return ScrapeCounts(
-            self.candidates,
-            self.downloaded,
-            self.duplicates,
-            sum(self.rejected.values()),
-            self.known,
-        )
-
-    def summary_line(self) -> str:
-        by_source = ", ".join(f"{k} {v}" for k, v in sorted(self.kept_by_source.items()))
-        reasons = ", ".join(f"{k} {v}" for k, v in self.rejected.most_common(4))
-        if len(self.rejected) > 4:
-            reasons += ", ..."
-        parts = [
-            _n(self.candidates, "candidate"),
-            _n(self.downloaded, "new photo") + (f" ({by_source})" if by_source else ""),
-            f"{_n(self.duplicates, 'duplicate')} ({self.exact_duplicates} exact, "
-            f"{self.near_duplicates} near)",
-            f"{sum(self.rejected.values())} rejected" + (f" ({reasons})" if reasons else ""),
-            f"{self.known} already collected",
-        ]
-        if self.errors:
-            parts.append(_n(len(self.errors), "source error"))
-        return (
-            f"scrape: {', '.join(parts)}; manifest {self.total} photos -> {self.out_dir} "
-            f"({self.seconds:.1f} s)"
-        )
-
-
-def _n(count: int, noun: str) -> str:
-    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def scrape(
@@ -138,20 +63,7 @@ def scrape(
     the running counts after every candidate.
     """
     started = time.monotonic()
-    queries = [q.strip() for q in (queries or p.queries) if q.strip()]
-    names = list(dict.fromkeys(sources or p.sources))
-    unknown = [n for n in names if n not in SOURCES]
-    if unknown:
-        raise ScrapeError(
-            f"unknown source {unknown[0]!r} (known: {', '.join(SOURCES)})",
-            hint="pass --source commons,openverse,bing",
-        )
-    if not queries:
-        raise ScrapeError("no queries to search for", hint='pass --query "landslide"')
-    limit = max_per_query or p.max_per_query
-    if limit < 1:
-        raise ScrapeError(f"--max must be at least 1, got {limit}")
-
+    queries, names, limit = _what_to_search(p, queries, sources, max_per_query)
     run = _Run(out_dir, p, progress, names, queries)
     if not p.contact:
         run.summary.notes.append(
@@ -172,6 +84,44 @@ def scrape(
         run._report()  # the final counts, even when no search found anything
     finally:
         run.writer.close()
+    s = _tally(run)
+    s.seconds = time.monotonic() - started
+    searches = sum(SOURCES[n].accepts(q) for n in names for q in queries)
+    if s.errors and s.failed_searches >= searches and not s.candidates:
+        first, *rest = s.errors
+        raise ScrapeError(
+            f"every search failed; first: {first}",
+            hint=f"{len(rest)} more: {'; '.join(rest)[:500]}" if rest else None,
+        )
+    return s
+
+
+def _what_to_search(
+    p: ScrapeParams,
+    queries: Sequence[str] | None,
+    sources: Sequence[str] | None,
+    max_per_query: int | None,
+) -> tuple[list[str], list[str], int]:
+    """The queries, source names and results per query asked for (else `p`'s), checked."""
+    queries = [q.strip() for q in (queries or p.queries) if q.strip()]
+    names = list(dict.fromkeys(sources or p.sources))
+    unknown = [n for n in names if n not in SOURCES]
+    if unknown:
+        raise ScrapeError(
+            f"unknown source {unknown[0]!r} (known: {', '.join(SOURCES)})",
+            hint="pass --source commons,openverse,bing",
+        )
+    if not queries:
+        raise ScrapeError("no queries to search for", hint='pass --query "landslide"')
+    limit = max_per_query or p.max_per_query
+    if limit < 1:
+        raise ScrapeError(f"--max must be at least 1, got {limit}")
+    return queries, names, limit
+
+
+def _tally(run: _Run) -> ScrapeSummary:
+    """The run's summary completed: its errors in (source, query) order, the manifest's
+    total, the photos kept by source and query, the photos upgraded."""
     s = run.summary
     s.errors = [message for *_, message in sorted(run.search_errors)]
     s.total = len(run.writer.rows)
@@ -181,16 +131,8 @@ def scrape(
     s.upgraded = run.credits.upgraded()
     if s.upgraded:
         s.notes.append(
-            f"{_n(s.upgraded, 'photo')} collected before now credited to a source that "
+            f"{plural(s.upgraded, 'photo')} collected before now credited to a source that "
             "says more about it (licence, author)"
-        )
-    s.seconds = time.monotonic() - started
-    searches = sum(SOURCES[n].accepts(q) for n in names for q in queries)
-    if s.errors and s.failed_searches >= searches and not s.candidates:
-        first, *rest = s.errors
-        raise ScrapeError(
-            f"every search failed; first: {first}",
-            hint=f"{len(rest)} more: {'; '.join(rest)[:500]}" if rest else None,
         )
     return s
 
@@ -212,7 +154,7 @@ class _Run:
         self.summary = ScrapeSummary(out_dir)
         self.writer = ManifestWriter(out_dir)
         self.index = DedupIndex(p.dup_distance)
-        self.credits = _Credits(self.writer, sources, queries)
+        self.credits = Credits(self.writer, sources, queries)
         # search errors by (source, query) order, not by which thread failed first
         self.order = {name: i for i, name in enumerate(sources)}
         self.queries = {query: i for i, query in enumerate(queries)}
@@ -383,102 +325,3 @@ class _Run:
         if self.progress is not None:
             with self.lock:  # in order: the last call shows the final counts
                 self.progress(self.summary.counts())
-
-
-class _Credits:
-    """Every candidate that led to each photo, so that its row credits the most
-    informative of them (`best_provenance`), whatever order the threads met them in,
-    and lists all their sources.
-
-    An image URL is downloaded once: a candidate for a URL being downloaded waits for that
-    download's photo; one for a URL whose photo is known is credited to it at once (its
-    row rewritten if that improves it); one for a URL that gave no photo (refused, or a
-    near duplicate of another) is dropped, as its download would be. A photo of an earlier
-    run keeps its provenance unless a candidate says more (`best_provenance(keep=)`).
-    """
-
-    def __init__(self, writer: ManifestWriter, sources: Sequence[str], queries: Sequence[str]):
-        self.writer = writer
-        self.sources, self.queries = list(sources), list(queries)
-        self._lock = threading.Lock()
-        self._photo_of: dict[str, str | None] = {}  # image URL -> sha256 (None: no photo)
-        self._waiting: dict[str, list[Provenance]] = {}  # URL being downloaded -> others
-        self._found: dict[str, list[Provenance]] = {}  # sha256 -> this run's candidates
-        self._rows: dict[str, ManifestRow] = {}  # sha256 -> its row, as in the manifest
-        self._earlier: dict[str, ManifestRow] = {}  # sha256 -> as an earlier run left it
-        self._new: list[str] = []  # photos this run added
-
-    def load(self, rows: list[ManifestRow]) -> None:
-        with self._lock:
-            for row in rows:
-                self._photo_of[row.image_url] = row.sha256
-                self._rows[row.sha256] = self._earlier[row.sha256] = row
-
-    def first(self, c: Candidate) -> bool:
-        """True for a URL not met before (download it); else `c` is credited or waits."""
-        with self._lock:
-            url = c.image_url
-            if url not in self._photo_of:
-                self._photo_of[url] = None
-                self._waiting[url] = []
-                return True
-            if url in self._waiting:
-                self._waiting[url].append(Provenance.of(c))
-            elif (sha := self._photo_of[url]) is not None:
-                self._credit(sha, [Provenance.of(c)])
-            return False
-
-    def no_photo(self, c: Candidate) -> None:
-        """The download of `c` gave no photo: the candidates waiting for it go too."""
-        with self._lock:
-            self._waiting.pop(c.image_url, None)
-
-    def duplicate(self, c: Candidate, sha: str) -> None:
-        """`c` gave the bytes of photo `sha` (collected before, or being recorded)."""
-        with self._lock:
-            self._photo_of[c.image_url] = sha
-            self._credit(sha, [Provenance.of(c), *self._waiting.pop(c.image_url, [])])
-
-    def new(self, c: Candidate, row: ManifestRow) -> None:
-        """Record the new photo `row` that `c` gave, credited to the best candidate so far."""
-        with self._lock:
-            sha = row.sha256
-            self._photo_of[c.image_url] = sha
-            found = self._found.setdefault(sha, [])
-            found += [Provenance.of(c), *self._waiting.pop(c.image_url, [])]
-            self._rows[sha] = row = self._credited(row)
-            self._new.append(sha)
-            self.writer.add(row)
-
-    def kept(self) -> list[ManifestRow]:
-        """The rows of the photos this run added, as the manifest has them now."""
-        with self._lock:
-            return [self._rows[sha] for sha in self._new]
-
-    def upgraded(self) -> int:
-        """Photos of earlier runs now credited to another provenance."""
-        with self._lock:
-            return sum(
-                self._rows[sha].provenance != row.provenance for sha, row in self._earlier.items()
-            )
-
-    def _credit(self, sha: str, found: list[Provenance]) -> None:
-        self._found.setdefault(sha, []).extend(found)
-        row = self._rows.get(sha)
-        if row is None:
-            return  # its download is recording it: `new` credits it with these as well
-        better = self._credited(row)
-        if better != row:
-            self._rows[sha] = better
-            self.writer.replace(better)
-
-    def _credited(self, row: ManifestRow) -> ManifestRow:
-        found = self._found.get(row.sha256, [])
-        earlier = self._earlier.get(row.sha256)
-        best = best_provenance(
-            found,
-            sources=self.sources,
-            queries=self.queries,
-            keep=earlier.provenance if earlier is not None else None,
-        )
-        return row.credited(best, (p.source for p in found))

@@ -1,0 +1,24 @@
+"""What the retraining modules share: file names, decisions, tag prefixes, the clock and
+the MLflow client."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+STATE_NAME = "state.json"
+CYCLES_DIR = "cycles"
+SUMMARY_JSON, SUMMARY_MD = "comparison.json", "comparison.md"
+PROMOTED, REJECTED, NOTHING, FAILED = "promoted", "rejected", "nothing to do", "failed"
+TAG = "retrain."  # prefix of the tags a cycle sets on runs and model versions
+KIND_TAG = "landslide.kind"
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def mlflow_client(uri: str) -> Any:
+    from mlflow import MlflowClient
+
+    return MlflowClient(tracking_uri=uri, registry_uri=uri)
