@@ -79,11 +79,10 @@ def prepare_images(params: Params) -> str:
 
 @task(cache_key_fn=stage_cache("validate"), persist_result=True)
 def validate_labels(params: Params) -> str:
-    from landslide.annotations import load_annotations
-    from landslide.validate import validate
+    from landslide.validate import load_prepared, validate
 
     images = ROOT / S.PREPARED_IMAGES
-    ann = load_annotations(ROOT / S.PREPARED_COCO, images, params)
+    ann = load_prepared(ROOT / S.PREPARED_COCO, images, params)
     report = validate(ann, images, ROOT / S.VALIDATION, params.validation, params.classes)
     report.raise_if_failed()  # a failed validation stops the flow before training
     return report.summary_line()
@@ -105,16 +104,14 @@ def split_sets(params: Params) -> str:
 
 @task(cache_key_fn=stage_cache("augment@{set_name}"), persist_result=True)
 def augment_train(params: Params, set_name: str) -> str:
-    from landslide.augment import augment
+    from landslide.augment import augment_set
 
-    s = augment(
-        ROOT / S.SPLITS / set_name / "train.json",
-        ROOT / S.PREPARED_IMAGES,
-        ROOT / S.AUGMENTED / set_name,
-        params.augment,
-        params.classes,
-        min_area=params.annotations.min_region_area,
-        jpeg_quality=params.prepare.jpeg_quality,
+    s = augment_set(
+        set_name,
+        params,
+        splits=ROOT / S.SPLITS,
+        images=ROOT / S.PREPARED_IMAGES,
+        out=ROOT / S.AUGMENTED,
     )
     return s.summary_line()
 
@@ -129,17 +126,18 @@ def train_model(params: Params, backbone: str, set_name: str) -> str:
 
 @task(cache_key_fn=stage_cache("evaluate@{backbone}-{set_name}"), persist_result=True)
 def evaluate_model(params: Params, backbone: str, set_name: str) -> str:
-    from landslide.evaluate import evaluate
-    from landslide.train import run_name
+    from landslide.evaluate import EvalPaths, evaluate
 
-    name = run_name(backbone, set_name)
+    paths = EvalPaths.default(
+        backbone, set_name, params, processed=ROOT / S.PROCESSED, models_dir=ROOT / S.MODELS
+    )
     result = evaluate(
-        ROOT / S.MODELS / name,
-        ROOT / S.SPLITS / set_name / f"{params.evaluate.split}.json",
-        ROOT / S.PREPARED_IMAGES,
-        ROOT / S.EVALUATION / name,
+        paths.model_dir,
+        paths.test_json,
+        paths.images,
+        ROOT / S.EVALUATION / paths.name,
         params,
-        val_json=ROOT / S.SPLITS / set_name / "val.json",
+        val_json=paths.val_json,
     )
     return result.summary_line()
 
@@ -162,7 +160,7 @@ def scrape_photos(params: Params) -> str:
 # ------------------------------------------------------------------------------- flow
 
 
-STAGES = ("prepare", "validate", "split", "augment", "train", "evaluate", "report")
+STAGES = S.PIPELINE
 
 
 @flow(name="landslide-pipeline")

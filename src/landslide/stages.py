@@ -147,14 +147,18 @@ def _file_hash(path: Path) -> str:
 
 
 # The project's standard paths: dvc.yaml names the same ones (a test checks that).
+# The pipeline's stages in order (`landslide flow run --until STAGE`).
+PIPELINE = ("prepare", "validate", "split", "augment", "train", "evaluate", "report")
+
 RAW_IMAGES = "data/raw/images"
 VIA_PROJECT = "data/raw/via_project.json"
-PREPARED = "data/processed/prepared"
+PROCESSED = "data/processed"
+PREPARED = f"{PROCESSED}/prepared"
 PREPARED_IMAGES = f"{PREPARED}/images"
 PREPARED_COCO = f"{PREPARED}/annotations.json"
 VALIDATION = "reports/validation"
-SPLITS = "data/processed/splits"
-AUGMENTED = "data/processed/augmented"
+SPLITS = f"{PROCESSED}/splits"
+AUGMENTED = f"{PROCESSED}/augmented"
 MODELS = "models"
 EVALUATION = "reports/eval"
 REPORT = "reports/report.md"

@@ -145,6 +145,13 @@ class DiffReport:
     def rows(self) -> list[dict[str, Any]]:
         return [d.row() for d in self.images]
 
+    def write_csv(self, path: Path) -> None:
+        """One row per photo (DIFF_COLUMNS), written atomically; the summary names it."""
+        from landslide.io import write_csv
+
+        write_csv(path, self.rows(), DIFF_COLUMNS)
+        self.out = path
+
     def summary_line(self) -> str:
         target = f" -> {self.out}" if self.out is not None else ""
         missing = f", {len(self.missing)} not in the prefill" if self.missing else ""

@@ -10,12 +10,13 @@ JSON; **online**, `augment()` writes the originals only and training applies
   (`augment_image`), and masks from polygons / boxes from masks (`rasterize`, `mask_boxes`).
 - `online`: `OnlineAugment`, the same transforms on a training sample's masks.
 - `copies`: the offline copies of one image (run in worker processes), named `copy_name`.
-- `offline`: the `augment` stage: every image, its summary, the directory swapped in.
+- `offline`: the `augment` stage: every image, its summary, the directory swapped in;
+  `augment_set` (one set with its paths and params, as dvc.yaml runs it).
 """
 
 from landslide.augment.copies import copy_name
 from landslide.augment.geometry import AugmentedImage, augment_image, mask_boxes, rasterize
-from landslide.augment.offline import AugmentSummary, augment, resolve_workers
+from landslide.augment.offline import AugmentSummary, augment, augment_set, resolve_workers
 from landslide.augment.online import OnlineAugment
 from landslide.augment.transforms import build_transforms, sample_seed, seeded
 
@@ -25,6 +26,7 @@ __all__ = [
     "OnlineAugment",
     "augment",
     "augment_image",
+    "augment_set",
     "build_transforms",
     "copy_name",
     "mask_boxes",

@@ -25,7 +25,7 @@ from landslide.augment.copies import Progress, _Job, _run, copy_name
 from landslide.augment.geometry import MIN_AREA
 from landslide.errors import AnnotationError
 from landslide.io import write_json
-from landslide.params import AugmentParams
+from landslide.params import AugmentParams, Params
 
 JPEG_QUALITY = 95
 
@@ -128,6 +128,29 @@ def augment(
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return summary
+
+
+def augment_set(
+    set_name: str,
+    params: Params,
+    *,
+    splits: Path = Path("data/processed/splits"),
+    images: Path = Path("data/processed/prepared/images"),
+    out: Path = Path("data/processed/augmented"),
+    progress: Progress | None = None,
+) -> AugmentSummary:
+    """dvc.yaml's `augment@<SET>`: `splits/<SET>/train.json` into `out/<SET>/`, with the
+    augment section, the least region area (annotations) and the JPEG quality (prepare)."""
+    return augment(
+        splits / set_name / "train.json",
+        images,
+        out / set_name,
+        params.augment,
+        params.classes,
+        min_area=params.annotations.min_region_area,
+        jpeg_quality=params.prepare.jpeg_quality,
+        progress=progress,
+    )
 
 
 def resolve_workers(workers: int) -> int:

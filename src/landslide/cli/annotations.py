@@ -188,8 +188,7 @@ def annotations_diff(
     IoU: of the model's and the human's polygons (all classes, or --class); pair IoU: of
     the regions paired; scratch: the vertices of the human polygons (drawing them all).
     """
-    from landslide.annotations.diff import DIFF_COLUMNS, diff_files
-    from landslide.io import write_csv
+    from landslide.annotations.diff import diff_files
 
     params = load_params(params_file)
     report = diff_files(
@@ -203,8 +202,7 @@ def annotations_diff(
     )
     out.print(_diff_table(report, f"{human} vs {prefill}"))
     if out_file is not None:
-        write_csv(out_file, report.rows(), DIFF_COLUMNS)
-        report.out = out_file
+        report.write_csv(out_file)
     if report.missing:
         shown = ", ".join(report.missing[:5]) + (" ..." if len(report.missing) > 5 else "")
         _print_plain_warnings([f"{len(report.missing)} photos not in {prefill}: {shown}"])

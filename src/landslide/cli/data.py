@@ -33,10 +33,8 @@ def sample(
     """Write the embedded synthetic sample: photos, a VIA project, provenance, decisions."""
     from landslide.sample import generate_sample
 
-    params = load_params(params_file)
-    p = params.sample.model_copy(
-        update={k: v for k, v in {"n": n, "seed": seed}.items() if v is not None}
-    )
+    params = load_params(params_file).with_values("sample", n=n, seed=seed)
+    p = params.sample
     with track(p.n, "sample") as advance:
         s = generate_sample(
             out_dir, p, params.classes, force=force, decisions_file=decisions, progress=advance
@@ -72,9 +70,7 @@ def prepare_cmd(
     from landslide.annotations import load_annotations
     from landslide.prepare import prepare_annotations
 
-    params = load_params(params_file)
-    if workers is not None:
-        params.prepare.workers = workers
+    params = load_params(params_file).with_values("prepare", workers=workers)
     ann = load_annotations(annotations, images, params)
     with track(len(ann), "prepare") as advance:
         s = prepare_annotations(ann, images, out_dir, params, progress=advance)
@@ -102,16 +98,11 @@ def validate(
     params_file: ParamsOption = None,
 ) -> None:
     """Check annotations and images (great-expectations); exit 2 naming each failure."""
-    from landslide.annotations import load_annotations
-    from landslide.validate import require_inputs
+    from landslide.validate import load_prepared
     from landslide.validate import validate as validate_annotations
 
     params = load_params(params_file)
-    try:
-        ann = load_annotations(annotations, images, params)
-    except LandslideError:
-        require_inputs(annotations, images)  # not there: run prepare first
-        raise
+    ann = load_prepared(annotations, images, params)
     with track(len(ann), "validate") as advance:
         report = validate_annotations(
             ann,
@@ -185,25 +176,16 @@ def augment_cmd(
 ) -> None:
     """Augmented copies of each set's training photos (val and test are never augmented)."""
     from landslide.annotations.coco import read_coco
-    from landslide.augment import augment
+    from landslide.augment import augment_set
 
     params = load_params(params_file)
-    p = params.augment
     names = sets or params.train.sets
     # every set's train.json is read before any is augmented: a typo fails fast
     totals = {name: len(read_coco(splits_dir / name / "train.json").images) for name in names}
     for set_name, total in totals.items():
-        train_json = splits_dir / set_name / "train.json"
         with track(total, f"augment {set_name}") as advance:
-            s = augment(
-                train_json,
-                images,
-                out_dir / set_name,
-                p,
-                params.classes,
-                min_area=params.annotations.min_region_area,
-                jpeg_quality=params.prepare.jpeg_quality,
-                progress=advance,
+            s = augment_set(
+                set_name, params, splits=splits_dir, images=images, out=out_dir, progress=advance
             )
         out.print(f"{set_name}: {s.summary_line()}", markup=False, soft_wrap=True)
 

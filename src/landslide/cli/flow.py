@@ -14,6 +14,7 @@ from landslide.cli.root import ParamsOption, _Group, app
 from landslide.console import out
 from landslide.errors import LandslideError
 from landslide.params import load_params
+from landslide.stages import PIPELINE
 
 flow_app = typer.Typer(cls=_Group, help="Run the whole pipeline as a Prefect flow.")
 
@@ -61,7 +62,7 @@ def _prefect_startup_timeout() -> None:
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
 
-FLOW_STAGES = ("prepare", "validate", "split", "augment", "train", "evaluate", "report")
+FLOW_STAGES = PIPELINE
 
 
 @flow_app.command("run")

@@ -45,14 +45,9 @@ def train_cmd(
     """Train Mask R-CNN on one set: checkpoints, model.pt, metrics, MLflow run."""
     import os
 
-    from landslide.errors import TrainError
     from landslide.train import TrainPaths, train
 
-    params = load_params(params_file)
-    if set_name not in ("A", "B"):
-        raise TrainError(f"unknown set {set_name!r} (known: A, B)", hint="pass --set A or --set B")
-    updates = {k: v for k, v in {"epochs": epochs, "device": device}.items() if v is not None}
-    params.train = params.train.model_copy(update=updates)
+    params = load_params(params_file).with_values("train", epochs=epochs, device=device)
     paths = TrainPaths.default(
         set_name, backbone, params, processed=data_dir, models_dir=models_dir
     )
@@ -152,41 +147,30 @@ def evaluate_cmd(
     params_file: ParamsOption = None,
 ) -> None:
     """Image-level P/R/F1 (the study's), per-frame table, COCO AP, pixel IoU; plots; MLflow."""
-    from landslide.errors import EvaluateError
-    from landslide.evaluate import check_inputs, default_out_dir, evaluate
-    from landslide.params import BACKBONES
+    from landslide.evaluate import EvalPaths, check_inputs, evaluate
 
-    params = load_params(params_file)
-    if backbone not in BACKBONES:
-        raise EvaluateError(
-            f"unknown backbone {backbone!r} (known: {', '.join(BACKBONES)})",
-            hint="pass --backbone resnet50 or --backbone resnet101",
-        )
-    if set_name not in ("A", "B"):
-        raise EvaluateError(f"unknown set {set_name!r} (known: A, B)", hint="pass --set A or B")
-    if split not in (None, "test", "val"):
-        raise EvaluateError(f"unknown split {split!r} (known: test, val)")
-    updates = {k: v for k, v in {"split": split, "threshold": threshold}.items() if v is not None}
-    params.evaluate = params.evaluate.model_copy(update=updates)
-    name = f"{backbone}-set{set_name}"
-    split = params.evaluate.split
-    model_dir = (models_dir or params.train.models_dir) / name
-    test_json = data_dir / "splits" / set_name / f"{split}.json"
-    images = data_dir / "prepared" / "images"
+    params = load_params(params_file).with_values("evaluate", split=split, threshold=threshold)
     # `--split val` on the command line is a side look: it never overwrites the test results
     # that dvc.yaml declares; evaluate.split in params changes the stage itself.
-    side_look = updates.get("split", "test") != "test"
-    out_dir = out_dir or default_out_dir(f"{name}-{split}" if side_look else name)
-    total = check_inputs(model_dir, test_json, images)
-    with track(total, f"evaluate {name}") as advance:
+    paths = EvalPaths.default(
+        backbone,
+        set_name,
+        params,
+        processed=data_dir,
+        models_dir=models_dir,
+        out_dir=out_dir,
+        side_look=split not in (None, "test"),
+    )
+    total = check_inputs(paths.model_dir, paths.test_json, paths.images)
+    with track(total, f"evaluate {paths.name}") as advance:
         result = evaluate(
-            model_dir,
-            test_json,
-            images,
-            out_dir,
+            paths.model_dir,
+            paths.test_json,
+            paths.images,
+            paths.out_dir,
             params,
             progress=advance,
-            val_json=data_dir / "splits" / set_name / "val.json",
+            val_json=paths.val_json,
         )
     _print_warnings(result.warnings)
     out.print(result.summary_line(), markup=False, soft_wrap=True)

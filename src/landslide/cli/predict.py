@@ -34,15 +34,7 @@ DeviceOption = Annotated[str | None, typer.Option("--device", help="auto, cpu, c
 
 def _predict_params(params_file: Path | None, **updates: Any) -> Params:
     """Params with the command line's predict.* overrides, validated like params.yaml."""
-    from landslide.params import parse_params
-
-    params = load_params(params_file)
-    changed = {k: v for k, v in updates.items() if v is not None}
-    if not changed:
-        return params
-    data = params.model_dump(mode="json")
-    data["predict"].update(changed)
-    return parse_params(data, source="command line")
+    return load_params(params_file).with_values("predict", validated_as="command line", **updates)
 
 
 @app.command("predict")

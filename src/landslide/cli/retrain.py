@@ -75,7 +75,9 @@ def _print_cycle(summary: dict[str, Any], params: Params) -> None:
         if scores:
             out.print(f"  {model['label']}: {'; '.join(scores)}", markup=False, soft_wrap=True)
     if summary.get("decision") not in (None, "nothing to do"):
-        where = params.schedule.out_dir / "cycles" / str(summary["cycle"]) / "comparison.md"
+        from landslide.retrain import SUMMARY_MD, cycle_dir
+
+        where = cycle_dir(params.schedule.out_dir, str(summary["cycle"])) / SUMMARY_MD
         out.print(f"comparison: {where}", markup=False, soft_wrap=True)
 
 
@@ -93,12 +95,6 @@ def schedule_cmd(
     params_file: ParamsOption = None,
 ) -> None:
     """Serve the retraining flow on a cron schedule from this process (Ctrl+C stops it)."""
-    params = load_params(params_file)
-    if cron is not None:
-        from landslide.params import parse_params
-
-        data = params.model_dump(mode="json")
-        data["schedule"]["cron"] = cron
-        params = parse_params(data, source="--cron")
+    params = load_params(params_file).with_values("schedule", validated_as="--cron", cron=cron)
     module = _load_flow("retrain")
     module.serve(params.schedule.cron, str(params_file) if params_file else None, name)

@@ -4,7 +4,8 @@
 image-level metrics themselves (the study's decision, sweep, PR points) live in
 `landslide.metrics`. Submodules:
 
-- `stage`: `evaluate()`, `EvalResult`, `check_inputs`, `default_out_dir` (the stage's steps);
+- `stage`: `evaluate()`, `EvalResult`, `check_inputs` (the stage's steps);
+- `paths`: `EvalPaths` (dvc.yaml's paths for a backbone and set), `default_out_dir`;
 - `evaluators`: `CocoEvaluator` (box and mask AP) and `PixelEvaluator` (pixel IoU);
 - `calibration`: the threshold chosen on the validation split, applied to the test split;
 - `overlays`: `OverlayWriter`, photos drawn with their detections, framed by outcome;
@@ -29,8 +30,9 @@ from landslide.evaluate.overlays import (
     OUTCOMES,
     OverlayWriter,
 )
+from landslide.evaluate.paths import EvalPaths, default_out_dir
 from landslide.evaluate.plots import plot_confusion, plot_pr, save_figure
-from landslide.evaluate.stage import EvalResult, check_inputs, default_out_dir, evaluate
+from landslide.evaluate.stage import EvalResult, check_inputs, evaluate
 from landslide.inference import Evaluator, inference_on_dataset
 from landslide.metrics import (
     PR_COLUMNS,
@@ -53,6 +55,7 @@ __all__ = [
     "PR_COLUMNS",
     "SWEEP_COLUMNS",
     "CocoEvaluator",
+    "EvalPaths",
     "EvalResult",
     "Evaluator",
     "ImageLevelEvaluator",

@@ -104,10 +104,6 @@ def _num(value: float | None, digits: int = 2) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
 
 
-def default_out_dir(name: str, reports: Path = Path("reports/eval")) -> Path:
-    return reports / name
-
-
 def check_inputs(model_dir: Path, test_json: Path, images_dir: Path) -> int:
     """EvaluateError for a missing model or split; else the number of images in the split."""
     model_dir, test_json = Path(model_dir), Path(test_json)

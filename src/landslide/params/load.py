@@ -84,6 +84,24 @@ class Params(Section):
         """COCO category ids: 1..N in the order of `classes` (0 is background)."""
         return {name: i for i, name in enumerate(self.classes, start=1)}
 
+    def with_values(
+        self, section: str, *, validated_as: str | None = None, **values: Any
+    ) -> Params:
+        """A copy with `values` set in `section`; None values (a command-line option not
+        given) are left out. With `validated_as` (where they come from, for the error
+        message) the result is validated like params.yaml; without, the values are
+        taken as they are (typer has checked them)."""
+        given = {k: v for k, v in values.items() if v is not None}
+        if not given:
+            return self
+        if validated_as is not None:
+            data = self.model_dump(mode="json")
+            data[section].update(given)
+            return parse_params(data, source=validated_as)
+        copy = self.model_copy()
+        setattr(copy, section, getattr(self, section).model_copy(update=given))
+        return copy
+
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
 

@@ -30,6 +30,7 @@ from landslide.retrain.common import (
     SUMMARY_JSON,
     SUMMARY_MD,
     TAG,
+    cycle_dir,
 )
 from landslide.retrain.cycle import (
     Candidate,
@@ -98,6 +99,7 @@ __all__ = [
     "check_tracking",
     "clear_challengers",
     "content_hash",
+    "cycle_dir",
     "cycle_run",
     "decide",
     "evaluate_candidate",

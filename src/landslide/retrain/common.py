@@ -4,6 +4,7 @@ the MLflow client."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 STATE_NAME = "state.json"
@@ -12,6 +13,12 @@ SUMMARY_JSON, SUMMARY_MD = "comparison.json", "comparison.md"
 PROMOTED, REJECTED, NOTHING, FAILED = "promoted", "rejected", "nothing to do", "failed"
 TAG = "retrain."  # prefix of the tags a cycle sets on runs and model versions
 KIND_TAG = "landslide.kind"
+
+
+def cycle_dir(out_dir: Path, cycle_id: str, root: Path = Path(".")) -> Path:
+    """Where cycle `cycle_id` writes (schedule.out_dir/cycles/<id>/): its comparison,
+    its challengers' models and evaluations."""
+    return root / out_dir / CYCLES_DIR / cycle_id
 
 
 def utc_now() -> str:

@@ -65,6 +65,7 @@ from landslide.retrain.common import (
     SUMMARY_JSON,
     SUMMARY_MD,
     TAG,
+    cycle_dir,
     mlflow_client,
     utc_now,
 )
@@ -239,7 +240,7 @@ def open_cycle(params: Params, root: Path = Path(".")) -> Iterator[Cycle]:
             params=params,
             root=root,
             id=cycle_id,
-            dir=root / p.out_dir / CYCLES_DIR / cycle_id,
+            dir=cycle_dir(p.out_dir, cycle_id, root),
             lock=lock,
             started=utc_now(),
         )

@@ -19,7 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from landslide.errors import TrainError
 from landslide.params import Params
+
+SETS = ("A", "B")
 
 # --------------------------------------------------------------------------- paths
 
@@ -42,6 +45,8 @@ class TrainPaths:
         processed: Path = Path("data/processed"),
         models_dir: Path | None = None,
     ) -> TrainPaths:
+        """The paths of dvc.yaml's `train@<backbone>-<SET>` stage under `processed`."""
+        check_set(set_name)
         prepared = processed / "prepared" / "images"
         if params.augment.mode == "online":
             train_json, train_images = processed / "splits" / set_name / "train.json", prepared
@@ -59,6 +64,15 @@ class TrainPaths:
 
 def run_name(backbone: str, set_name: str) -> str:
     return f"{backbone}-set{set_name}"
+
+
+def check_set(set_name: str) -> None:
+    """TrainError for a set other than A or B."""
+    if set_name not in SETS:
+        raise TrainError(
+            f"unknown set {set_name!r} (known: {', '.join(SETS)})",
+            hint="pass --set A or --set B",
+        )
 
 
 # --------------------------------------------------------------------------- progress

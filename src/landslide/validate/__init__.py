@@ -3,7 +3,7 @@
 `validate()` opens every image once, builds one table row per image and per region,
 runs the suite over it and writes `reports/validation/`. Submodules:
 
-- `stage`: `validate()` (the stage's steps) and `require_inputs`;
+- `stage`: `validate()` (the stage's steps), `load_prepared` and `require_inputs`;
 - `table`: `build_table` (the rows, image reading, near-duplicates) and its `COLUMNS`;
 - `suite`: the checks and why a row fails them, run as one great-expectations suite;
 - `report`: `ValidationReport`, `Failure`, `CheckResult` and the files written.
@@ -18,7 +18,7 @@ from landslide.validate.report import (
     Failure,
     ValidationReport,
 )
-from landslide.validate.stage import require_inputs, validate
+from landslide.validate.stage import load_prepared, require_inputs, validate
 from landslide.validate.suite import REASONS
 from landslide.validate.table import COLUMNS, _open_image, build_table
 
@@ -34,6 +34,7 @@ __all__ = [
     "ValidationReport",
     "_open_image",
     "build_table",
+    "load_prepared",
     "require_inputs",
     "validate",
 ]

@@ -40,8 +40,8 @@ import pandas as pd
 
 from landslide.annotations.model import Annotations
 from landslide.annotations.regions import UNLISTED_LEFT_OUT, name_list
-from landslide.errors import AnnotationError
-from landslide.params import ValidateParams
+from landslide.errors import AnnotationError, LandslideError
+from landslide.params import Params, ValidateParams
 from landslide.prepare import RUN_PREPARE
 from landslide.validate.report import CheckResult, Failure, ValidationReport, _plural, _write
 from landslide.validate.suite import _Check, _checks, _run_suite
@@ -146,6 +146,18 @@ def _unlisted_warning(ann: Annotations) -> str:
         f"{_plural(len(names), 'photo')} of the images folder not in the annotation file, "
         f"left out (unknown, not negatives; annotations.unlisted: skip): {shown}"
     )
+
+
+def load_prepared(annotations: Path, images_dir: Path, params: Params) -> Annotations:
+    """The annotations to validate; when they cannot be read because prepare has not run
+    yet, the error says to run it (`require_inputs`)."""
+    from landslide.annotations import load_annotations
+
+    try:
+        return load_annotations(annotations, images_dir, params)
+    except LandslideError:
+        require_inputs(annotations, images_dir)  # not there: run prepare first
+        raise
 
 
 def require_inputs(annotations: Path, images_dir: Path) -> None:
