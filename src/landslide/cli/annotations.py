@@ -8,7 +8,14 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from landslide.cli.root import ParamsOption, _Group, _print_plain_warnings, _print_warnings, app
+from landslide.cli.root import (
+    ParamsOption,
+    PhotosOption,
+    _Group,
+    _print_plain_warnings,
+    _print_warnings,
+    app,
+)
 from landslide.console import console, out, track
 from landslide.params import load_params
 
@@ -27,7 +34,7 @@ annotations_app = typer.Typer(
 @annotations_app.command("import")
 def annotations_import(
     file: Annotated[Path, typer.Argument(help="VIA file (any version, JSON or CSV) or COCO.")],
-    images: Annotated[Path, typer.Option("--images", help="Directory holding the photos.")],
+    images: PhotosOption,
     out_file: Annotated[Path, typer.Option("--out", help="COCO JSON to write.")],
     params_file: ParamsOption = None,
 ) -> None:
@@ -44,7 +51,7 @@ def annotations_import(
 
 @annotations_app.command("template")
 def annotations_template(
-    images: Annotated[Path, typer.Option("--images", help="Directory holding the photos.")],
+    images: PhotosOption,
     out_file: Annotated[Path, typer.Option("--out", help="VIA 2 project to write.")],
     source: Annotated[
         Path | None,
@@ -102,7 +109,7 @@ def annotations_stats(
 
 @annotations_app.command("prefill")
 def annotations_prefill(
-    images: Annotated[Path, typer.Option("--images", help="Directory holding the photos.")],
+    images: PhotosOption,
     model: Annotated[
         str | None,
         typer.Option(

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from landslide.cli.root import ParamsOption, _Group, _print_notes, app
+from landslide.cli.root import ParamsOption, PhotosOption, _Group, _print_notes, app
 from landslide.console import out, track
 from landslide.errors import LandslideError
 from landslide.params import Params, load_params
@@ -54,9 +54,7 @@ def prepare_cmd(
     annotations: Annotated[
         Path, typer.Option("--annotations", "-a", help="Annotations: a VIA file or COCO JSON.")
     ] = Path("data/raw/via_project.json"),
-    images: Annotated[Path, typer.Option("--images", help="Directory holding the photos.")] = Path(
-        "data/raw/images"
-    ),
+    images: PhotosOption = Path("data/raw/images"),
     out_dir: Annotated[
         Path, typer.Option("--out", help="Prepared set: images/, annotations.json, prepare.json.")
     ] = Path("data/processed/prepared"),

@@ -8,7 +8,16 @@ from typing import Annotated, Any
 
 import typer
 
-from landslide.cli.root import ParamsOption, _Group, _print_warnings, app
+from landslide.cli.root import (
+    BackboneOption,
+    DeviceOption,
+    ModelsOption,
+    ParamsOption,
+    SetOption,
+    _Group,
+    _print_warnings,
+    app,
+)
 from landslide.console import console, out, track
 from landslide.params import load_params
 
@@ -17,10 +26,8 @@ from landslide.params import load_params
 
 @app.command("train")
 def train_cmd(
-    backbone: Annotated[
-        str, typer.Option("--backbone", "-b", help="resnet50 or resnet101.")
-    ] = "resnet101",
-    set_name: Annotated[str, typer.Option("--set", help="Set A or B.")] = "A",
+    backbone: BackboneOption = "resnet101",
+    set_name: SetOption = "A",
     epochs: Annotated[
         int | None, typer.Option("--epochs", min=1, help="Epochs (default train.epochs).")
     ] = None,
@@ -31,9 +38,7 @@ def train_cmd(
     resume: Annotated[
         bool, typer.Option("--resume", help="Continue from the last checkpoint.")
     ] = False,
-    device: Annotated[
-        str | None, typer.Option("--device", help="auto, cpu, cuda or cuda:N.")
-    ] = None,
+    device: DeviceOption = None,
     data_dir: Annotated[
         Path, typer.Option("--data", help="Processed data: splits/, augmented/, prepared/.")
     ] = Path("data/processed"),
@@ -123,10 +128,8 @@ class _EpochBars:
 
 @app.command("evaluate")
 def evaluate_cmd(
-    backbone: Annotated[
-        str, typer.Option("--backbone", "-b", help="resnet50 or resnet101.")
-    ] = "resnet101",
-    set_name: Annotated[str, typer.Option("--set", help="Set A or B.")] = "A",
+    backbone: BackboneOption = "resnet101",
+    set_name: SetOption = "A",
     split: Annotated[
         str | None, typer.Option("--split", help="test or val (default evaluate.split).")
     ] = None,
@@ -137,9 +140,7 @@ def evaluate_cmd(
     data_dir: Annotated[
         Path, typer.Option("--data", help="Processed data: splits/, prepared/images.")
     ] = Path("data/processed"),
-    models_dir: Annotated[
-        Path | None, typer.Option("--models", help="Models root (default train.models_dir).")
-    ] = None,
+    models_dir: ModelsOption = None,
     out_dir: Annotated[
         Path | None,
         typer.Option("--out", help="Output (default reports/eval/<backbone>-set<SET>)."),
@@ -187,9 +188,7 @@ def report_cmd(
     eval_dir: Annotated[
         Path, typer.Option("--eval", help="Evaluations: <backbone>-set<SET>/metrics.json, ...")
     ] = Path("reports/eval"),
-    models_dir: Annotated[
-        Path | None, typer.Option("--models", help="Models root (default train.models_dir).")
-    ] = None,
+    models_dir: ModelsOption = None,
     params_file: ParamsOption = None,
 ) -> None:
     """The study's tables regenerated from this run, the study's figures beside (MD + HTML)."""

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from landslide.cli.root import ParamsOption, _print_plain_warnings, app
+from landslide.cli.root import DeviceOption, ParamsOption, _print_plain_warnings, app
 from landslide.console import out, track
 from landslide.params import Params, load_params
 
@@ -29,7 +29,6 @@ ThresholdOption = Annotated[
 BatchOption = Annotated[
     int | None, typer.Option("--batch-size", min=1, help="Photos or tiles per forward pass.")
 ]
-DeviceOption = Annotated[str | None, typer.Option("--device", help="auto, cpu, cuda or cuda:N.")]
 
 
 def _predict_params(params_file: Path | None, **updates: Any) -> Params:

@@ -74,6 +74,15 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
+# Options several commands share (same flag, same help).
+PhotosOption = Annotated[Path, typer.Option("--images", help="Directory holding the photos.")]
+BackboneOption = Annotated[str, typer.Option("--backbone", "-b", help="resnet50 or resnet101.")]
+SetOption = Annotated[str, typer.Option("--set", help="Set A or B.")]
+ModelsOption = Annotated[
+    Path | None, typer.Option("--models", help="Models root (default train.models_dir).")
+]
+DeviceOption = Annotated[str | None, typer.Option("--device", help="auto, cpu, cuda or cuda:N.")]
+
 ParamsOption = Annotated[
     Path | None,
     typer.Option(
