@@ -9,7 +9,7 @@ import pytest
 import yaml
 from PIL import Image
 from pycocotools.coco import COCO
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from landslide.annotations import load_annotations, read_via
 from landslide.cli import app
@@ -30,6 +30,12 @@ def photos(directory: Path, *names: str, size: tuple[int, int] = (640, 480)) -> 
     for name in names:
         Image.new("RGB", size).save(directory / name)
     return directory
+
+
+def annotations(command: str, *args: str | Path, images: Path, out: Path, params: Path) -> Result:
+    """`landslide annotations COMMAND ARGS --images IMAGES --out OUT -p PARAMS`, in-process."""
+    argv = [command, *args, "--images", images, "--out", out, "-p", params]
+    return runner.invoke(app, ["annotations", *map(str, argv)])
 
 
 def via_project(tmp_path: Path) -> Path:
@@ -62,19 +68,8 @@ def via_project(tmp_path: Path) -> Path:
 def test_import_writes_coco_and_prints_summary_and_warnings(tmp_path: Path) -> None:
     images = photos(tmp_path / "images", "a.jpg", "b.jpg")
     out = tmp_path / "out" / "annotations.json"
-    result = runner.invoke(
-        app,
-        [
-            "annotations",
-            "import",
-            str(via_project(tmp_path)),
-            "--images",
-            str(images),
-            "--out",
-            str(out),
-            "-p",
-            str(params_file(tmp_path)),
-        ],
+    result = annotations(
+        "import", via_project(tmp_path), images=images, out=out, params=params_file(tmp_path)
     )
     assert result.exit_code == 0, result.output
     assert result.stdout.strip().splitlines()[-1] == (
@@ -118,19 +113,12 @@ def test_import_names_the_photos_the_file_does_not_list(tmp_path: Path) -> None:
 def test_import_bad_file_is_a_short_error(tmp_path: Path) -> None:
     bad = tmp_path / "via.json"
     bad.write_text('{"a.jpg-1": {"filename": "a.jpg", "regions": [')
-    result = runner.invoke(
-        app,
-        [
-            "annotations",
-            "import",
-            str(bad),
-            "--images",
-            str(photos(tmp_path / "i", "a.jpg")),
-            "--out",
-            str(tmp_path / "c.json"),
-            "-p",
-            str(params_file(tmp_path)),
-        ],
+    result = annotations(
+        "import",
+        bad,
+        images=photos(tmp_path / "i", "a.jpg"),
+        out=tmp_path / "c.json",
+        params=params_file(tmp_path),
     )
     assert result.exit_code == 2
     lines = result.stderr.strip().splitlines()
@@ -144,19 +132,12 @@ def test_import_bad_file_is_a_short_error(tmp_path: Path) -> None:
 def test_import_unknown_class_names_region_and_known_classes(tmp_path: Path) -> None:
     path = via_project(tmp_path)
     path.write_text(path.read_text().replace("Landslide", "Landslde"))
-    result = runner.invoke(
-        app,
-        [
-            "annotations",
-            "import",
-            str(path),
-            "--images",
-            str(photos(tmp_path / "i", "a.jpg", "b.jpg")),
-            "--out",
-            str(tmp_path / "c.json"),
-            "-p",
-            str(params_file(tmp_path)),
-        ],
+    result = annotations(
+        "import",
+        path,
+        images=photos(tmp_path / "i", "a.jpg", "b.jpg"),
+        out=tmp_path / "c.json",
+        params=params_file(tmp_path),
     )
     assert result.exit_code == 2
     first, *rest = result.stderr.strip().splitlines()
@@ -168,19 +149,12 @@ def test_import_unknown_class_names_region_and_known_classes(tmp_path: Path) -> 
 
 
 def test_import_attributes_file_exit_2(tmp_path: Path) -> None:
-    result = runner.invoke(
-        app,
-        [
-            "annotations",
-            "import",
-            str(VIA / "via2_attributes_only.json"),
-            "--images",
-            str(photos(tmp_path / "i")),
-            "--out",
-            str(tmp_path / "c.json"),
-            "-p",
-            str(params_file(tmp_path)),
-        ],
+    result = annotations(
+        "import",
+        VIA / "via2_attributes_only.json",
+        images=photos(tmp_path / "i"),
+        out=tmp_path / "c.json",
+        params=params_file(tmp_path),
     )
     assert result.exit_code == 2
     assert "attributes file" in result.stderr
@@ -190,19 +164,7 @@ def test_template_lists_photos_with_the_dropdown(tmp_path: Path) -> None:
     images = photos(tmp_path / "images", "b.jpg", "a.png", "c.JPG", size=(32, 24))
     (images / "readme.txt").write_text("not a photo")
     out = tmp_path / "project.json"
-    result = runner.invoke(
-        app,
-        [
-            "annotations",
-            "template",
-            "--images",
-            str(images),
-            "--out",
-            str(out),
-            "-p",
-            str(params_file(tmp_path)),
-        ],
-    )
+    result = annotations("template", images=images, out=out, params=params_file(tmp_path))
     assert result.exit_code == 0, result.output
     assert "template: 3 photos, 0 regions" in result.stdout
     project = json.loads(out.read_text())
@@ -229,20 +191,13 @@ def test_template_lists_photos_with_the_dropdown(tmp_path: Path) -> None:
 def test_template_from_an_existing_file_keeps_regions(tmp_path: Path) -> None:
     images = photos(tmp_path / "images", "a.jpg", "b.jpg")
     out = tmp_path / "project.json"
-    result = runner.invoke(
-        app,
-        [
-            "annotations",
-            "template",
-            "--images",
-            str(images),
-            "--out",
-            str(out),
-            "--from",
-            str(via_project(tmp_path)),
-            "-p",
-            str(params_file(tmp_path)),
-        ],
+    result = annotations(
+        "template",
+        "--from",
+        via_project(tmp_path),
+        images=images,
+        out=out,
+        params=params_file(tmp_path),
     )
     assert result.exit_code == 0, result.output
     ann = load_annotations(out, images, Params())
@@ -251,18 +206,11 @@ def test_template_from_an_existing_file_keeps_regions(tmp_path: Path) -> None:
 
 
 def test_template_of_an_empty_directory_is_an_error(tmp_path: Path) -> None:
-    result = runner.invoke(
-        app,
-        [
-            "annotations",
-            "template",
-            "--images",
-            str(photos(tmp_path / "empty")),
-            "--out",
-            str(tmp_path / "p.json"),
-            "-p",
-            str(params_file(tmp_path)),
-        ],
+    result = annotations(
+        "template",
+        images=photos(tmp_path / "empty"),
+        out=tmp_path / "p.json",
+        params=params_file(tmp_path),
     )
     assert result.exit_code == 2
     assert "no photos" in result.stderr
@@ -293,19 +241,8 @@ def test_stats_of_via_and_coco(tmp_path: Path) -> None:
 
     images = photos(tmp_path / "images", "a.jpg", "b.jpg")
     coco = tmp_path / "coco.json"
-    runner.invoke(
-        app,
-        [
-            "annotations",
-            "import",
-            str(via_project(tmp_path)),
-            "--images",
-            str(images),
-            "--out",
-            str(coco),
-            "-p",
-            str(params_file(tmp_path)),
-        ],
+    annotations(
+        "import", via_project(tmp_path), images=images, out=coco, params=params_file(tmp_path)
     )
     result = runner.invoke(
         app, ["annotations", "stats", str(coco), "-p", str(params_file(tmp_path))]
@@ -324,19 +261,12 @@ def test_sample_then_import(tmp_path: Path) -> None:
         tmp_path / "raw", SampleParams(n=12, min_side=64, max_side=128), params.classes
     )
     out = tmp_path / "annotations.json"
-    result = runner.invoke(
-        app,
-        [
-            "annotations",
-            "import",
-            str(tmp_path / "raw" / "via_project.json"),
-            "--images",
-            str(tmp_path / "raw" / "images"),
-            "--out",
-            str(out),
-            "-p",
-            str(params_file(tmp_path)),
-        ],
+    result = annotations(
+        "import",
+        tmp_path / "raw" / "via_project.json",
+        images=tmp_path / "raw" / "images",
+        out=out,
+        params=params_file(tmp_path),
     )
     assert result.exit_code == 0, result.output
     coco = json.loads(out.read_text())

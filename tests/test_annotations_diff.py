@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import csv
-import os
 from pathlib import Path
-from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
+from helpers import run_cli
 from landslide.annotations import Annotations, ImageAnn, Region, write_coco, write_via2
 from landslide.annotations.diff import (
     DIFF_COLUMNS,
@@ -18,7 +16,6 @@ from landslide.annotations.diff import (
     diff_image,
     vertex_edits,
 )
-from landslide.cli import app
 from landslide.params import CLASSES, Params
 
 MODEL = (("source", "model"), ("score", "0.910"))
@@ -117,15 +114,6 @@ def test_photos_are_paired_by_name_and_prior_regions_left_out() -> None:
     assert not report.marked and report.images[0].matched_iou == pytest.approx(1 / 3)
 
 
-def cli(args: list[str], cwd: Path) -> Any:
-    old = Path.cwd()
-    os.chdir(cwd)
-    try:
-        return CliRunner().invoke(app, args)
-    finally:
-        os.chdir(old)
-
-
 def test_cli_prints_the_table_and_writes_the_csv(tmp_path: Path) -> None:
     human = project(
         ImageAnn("a.jpg", 60, 40, (region(SQUARE), region(FAR, "building", i=1))),
@@ -139,7 +127,9 @@ def test_cli_prints_the_table_and_writes_the_csv(tmp_path: Path) -> None:
     write_via2(prefill, tmp_path / "prefill.json", CLASSES, "class")
     write_coco(project(ImageAnn("a.jpg", 60, 40, ())), tmp_path / "test.json", CLASSES)
 
-    result = cli(["annotations", "diff", "human.json", "prefill.json", "--out", "d.csv"], tmp_path)
+    result = run_cli(
+        ["annotations", "diff", "human.json", "prefill.json", "--out", "d.csv"], tmp_path
+    )
     assert result.exit_code == 0, result.output
     table = result.stdout.split("diff:")[0]
     assert "IoU" in table and "a.jpg" in table and "0.167" in table and "0.333" in table
@@ -166,17 +156,17 @@ def test_cli_prints_the_table_and_writes_the_csv(tmp_path: Path) -> None:
     }
     assert rows[1]["image"] == "b.jpg" and rows[1]["iou"] == "" and rows[1]["edits"] == "0"
 
-    only = cli(
+    only = run_cli(
         ["annotations", "diff", "human.json", "prefill.json", "--only", "test.json"], tmp_path
     )
     assert only.exit_code == 0 and "diff: 1 photo," in only.stdout
     # buildings only: the building drawn from scratch is all there is to compare
     args = ["annotations", "diff", "human.json", "prefill.json", "--class", "building"]
-    building = cli(args, tmp_path)
+    building = run_cli(args, tmp_path)
     assert building.exit_code == 0, building.output
     assert "0 region pairs, mean IoU n/a; 4 vertex edits against 4 drawn" in building.stdout
 
-    bad = cli(["annotations", "diff", "human.json", "missing.json"], tmp_path)
+    bad = run_cli(["annotations", "diff", "human.json", "missing.json"], tmp_path)
     assert bad.exit_code == 2 and "missing.json" in bad.stderr and "Traceback" not in bad.stderr
 
 

@@ -19,12 +19,12 @@ with warnings.catch_warnings():  # starlette 1.x prefers httpx2; httpx is what i
     from starlette.testclient import TestClient
 from typer.testing import CliRunner
 
+from helpers import add_incoming, sample_project
 from landslide.cli import app as cli
-from landslide.curate import MANIFEST_FIELDS, read_decisions
+from landslide.curate import read_decisions
 from landslide.curate.app import allowed_hosts, create_app
 from landslide.curate.routes import MAX_BODY
-from landslide.params import Params, SampleParams
-from landslide.sample import generate_sample
+from landslide.params import Params
 
 BASE = "http://127.0.0.1:8765"
 TOKEN = "test-token-0123456789"
@@ -41,31 +41,17 @@ def jpeg(seed: int) -> bytes:
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     """The sample's 3 photos in the curated set, 2 scraped photos (one hostile) incoming."""
-    root = tmp_path / "project"
-    raw = root / "data" / "raw"
-    generate_sample(
-        raw, SampleParams(n=3, min_side=64, max_side=96), decisions_file=tmp_path / "d.csv"
+    root = sample_project(tmp_path, n=3, min_side=64, max_side=96)
+    hostile = {"source": "commons", "licence": 'CC BY "4.0"', "author": "<b>Mallory</b> & co"}
+    add_incoming(
+        root,
+        [
+            (jpeg(1), {"title": XSS_TITLE, "page_url": "javascript:alert(1)", **hostile}),
+            (jpeg(2), {"title": "Frana", "page_url": "https://x.org/p", **hostile}),
+        ],
     )
-    incoming = raw / "incoming"
-    incoming.mkdir()
-    rows = []
-    for seed, title, page in (
-        (1, XSS_TITLE, "javascript:alert(1)"),
-        (2, "Frana", "https://x.org/p"),
-    ):
-        data = jpeg(seed)
-        sha = hashlib.sha256(data).hexdigest()
-        (incoming / f"{sha}.jpg").write_bytes(data)
-        row = dict.fromkeys(MANIFEST_FIELDS, "")
-        row.update(sha256=sha, file=f"{sha}.jpg", source="commons", title=title, page_url=page)
-        row.update(licence='CC BY "4.0"', author="<b>Mallory</b> & co", phash="")
-        rows.append(row)
-    with (incoming / "manifest.csv").open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, MANIFEST_FIELDS, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
     # a photo next to the manifest but not in it: never served
-    (incoming / "stray.jpg").write_bytes(jpeg(3))
+    (root / "data" / "raw" / "incoming" / "stray.jpg").write_bytes(jpeg(3))
     return root
 
 

@@ -8,8 +8,6 @@ in the test's tmp dir and, when LANDSLIDE_ARTIFACTS is set, there too.
 
 from __future__ import annotations
 
-import csv
-import hashlib
 import io
 import os
 import shutil
@@ -24,10 +22,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from landslide.curate import MANIFEST_FIELDS, read_decisions
+from helpers import add_incoming, sample_project
+from landslide.curate import read_decisions
 from landslide.curate.app import create_app
-from landslide.params import Params, SampleParams
-from landslide.sample import generate_sample
+from landslide.params import Params
 
 XSS_TITLE = "<script>window.pwned=1</script>Frana <b>bold</b>"
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
@@ -76,28 +74,20 @@ def _jpeg(seed: int, shade: int = 0) -> bytes:
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     """3 scraped photos (a near-duplicate pair, a hostile title) and the sample's 6."""
-    root = tmp_path / "project"
-    raw = root / "data" / "raw"
-    generate_sample(
-        raw, SampleParams(n=6, min_side=96, max_side=160), decisions_file=tmp_path / "d.csv"
-    )
-    incoming = raw / "incoming"
-    incoming.mkdir()
+    root = sample_project(tmp_path, n=6, min_side=96, max_side=160)
     specs = [
         (_jpeg(1), "Debris flow, Valtellina", "commons", "CC BY-SA 4.0"),
         (_jpeg(1, shade=6), "Debris flow, Valtellina (crop)", "openverse", "CC BY 2.0"),
         (_jpeg(2), XSS_TITLE, "openverse", "CC0"),
     ]
-    with (incoming / "manifest.csv").open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, MANIFEST_FIELDS, lineterminator="\n")
-        writer.writeheader()
-        for data, title, source, licence in specs:
-            sha = hashlib.sha256(data).hexdigest()
-            (incoming / f"{sha}.jpg").write_bytes(data)
-            row = dict.fromkeys(MANIFEST_FIELDS, "")
-            row.update(sha256=sha, file=f"{sha}.jpg", title=title, source=source)
-            row.update(licence=licence, author="A. Geologist", page_url="https://example.org/p")
-            writer.writerow(row)
+    by = {"author": "A. Geologist", "page_url": "https://example.org/p"}
+    add_incoming(
+        root,
+        [
+            (data, {"title": title, "source": source, "licence": licence, **by})
+            for data, title, source, licence in specs
+        ],
+    )
     return root
 
 

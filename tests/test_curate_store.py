@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from helpers import sample_project
 from landslide.curate import (
     DECISION_FIELDS,
     MANIFEST_FIELDS,
@@ -29,8 +30,7 @@ from landslide.curate import (
     thumbnail,
 )
 from landslide.errors import CurationError
-from landslide.params import Params, SampleParams
-from landslide.sample import generate_sample
+from landslide.params import Params
 
 
 def photo_bytes(seed: int, shade: int = 0, size: tuple[int, int] = (96, 64)) -> bytes:
@@ -74,13 +74,7 @@ def add_scraped(root: Path, photos: list[dict[str, object]]) -> list[str]:
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     """The embedded sample (3 photos, nothing decided) in a project folder."""
-    root = tmp_path / "project"
-    generate_sample(
-        root / "data" / "raw",
-        SampleParams(n=3, min_side=64, max_side=96),
-        decisions_file=tmp_path / "sample_decisions.csv",
-    )
-    return root
+    return sample_project(tmp_path, n=3, min_side=64, max_side=96, decisions="sample_decisions.csv")
 
 
 @pytest.fixture

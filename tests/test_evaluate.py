@@ -571,13 +571,18 @@ def test_cli_missing_model_dir_exits_2_without_traceback(tmp_path: Path, monkeyp
     assert "Traceback" not in result.output
 
 
-def test_cli_evaluate_prints_the_summary(tmp_path: Path, monkeypatch) -> None:
+def cli_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, split: str) -> None:
+    """tmp_path as the working directory: set A's `split` and a scripted resnet50-setA."""
     monkeypatch.chdir(tmp_path)
     processed = Path("data/processed")
-    test_json, _ = write_split(processed / "prepared", REGIONS)
+    coco, _ = write_split(processed / "prepared", REGIONS)
     (processed / "splits" / "A").mkdir(parents=True)
-    test_json.rename(processed / "splits" / "A" / "test.json")
+    coco.rename(processed / "splits" / "A" / f"{split}.json")
     script(monkeypatch, write_model_files(Path("models/resnet50-setA")), OUTPUTS)
+
+
+def test_cli_evaluate_prints_the_summary(tmp_path: Path, monkeypatch) -> None:
+    cli_project(tmp_path, monkeypatch, "test")
     result = runner.invoke(app, ["evaluate", "--backbone", "resnet50", "--set", "A"])
     assert result.exit_code == 0, result.output
     assert "evaluate resnet50-setA: P 0.50 R 0.50 F1 0.50 @0.8 (best F1 0.80 @0.5)" in (
@@ -589,12 +594,7 @@ def test_cli_evaluate_prints_the_summary(tmp_path: Path, monkeypatch) -> None:
 
 
 def test_cli_val_split_and_threshold_are_a_side_look(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.chdir(tmp_path)
-    processed = Path("data/processed")
-    val_json, _ = write_split(processed / "prepared", REGIONS)
-    (processed / "splits" / "A").mkdir(parents=True)
-    val_json.rename(processed / "splits" / "A" / "val.json")
-    script(monkeypatch, write_model_files(Path("models/resnet50-setA")), OUTPUTS)
+    cli_project(tmp_path, monkeypatch, "val")
     args = ["evaluate", "-b", "resnet50", "--set", "A", "--split", "val", "--threshold", "0.5"]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output

@@ -20,29 +20,10 @@ from typing import Any
 import pytest
 import yaml
 
+from helpers import GIT_INIT, REPO, TINY, run_module
 from landslide import stages as S
 from landslide.params import load_params
 from landslide.sample import generate_sample
-
-REPO = Path(__file__).resolve().parents[1]
-
-# A tiny profile: the demo profile, smaller still.
-TINY = {
-    "extends": str(REPO / "params.demo.yaml"),
-    "sample": {"n": 20, "min_side": 64, "max_side": 96},
-    "prepare": {"size": [64, 64], "workers": 1},
-    "augment": {"workers": 1},
-    "train": {
-        "backbones": ["resnet50"],
-        "sets": ["A"],
-        "epochs": 1,
-        "batch_size": 4,
-        "rpn_pre_nms_top_n_test": 100,
-        "rpn_post_nms_top_n_test": 50,
-        "box_detections_per_img": 20,
-    },
-    "evaluate": {"overlays": 2},
-}
 
 DATA_OUTPUTS = [
     "data/processed/prepared/annotations.json",
@@ -109,14 +90,6 @@ def epochs_logged(uri: str, run_name: str) -> list[int]:
     )
     assert runs, f"no MLflow run named {run_name}"
     return [m.step for m in client.get_metric_history(runs[0].info.run_id, "train/total")]
-
-
-@pytest.fixture(scope="module")
-def prefect_server():
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=60):
-        yield
 
 
 # --------------------------------------------------------------------------- fast checks
@@ -274,26 +247,14 @@ def _env(**extra: str) -> dict[str, str]:
 
 def _git_dvc_project(root: Path) -> Path:
     project = make_project(root)
-    for cmd in (
-        ["git", "init", "-q"],
-        ["git", "config", "user.email", "t@t"],
-        ["git", "config", "user.name", "t"],
-    ):
+    for cmd in GIT_INIT:
         subprocess.run(cmd, cwd=project, check=True)
     assert _dvc(project, "init", "-q").returncode == 0
     return project
 
 
 def _dvc(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = _env()
-    return subprocess.run(
-        [sys.executable, "-m", "dvc", *args],
-        cwd=project,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
+    return run_module("dvc", *args, cwd=project, env=_env(), timeout=900)
 
 
 @pytest.mark.slow
@@ -377,14 +338,7 @@ def test_dvc_repro_after_sigkill_mid_training_finishes_cleanly(
 def _cli(project: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = _env(PREFECT_HOME=str(project / ".prefect"), COLUMNS="200")
     env.pop("PREFECT_API_URL", None)  # the CLI starts its own temporary API
-    return subprocess.run(
-        [sys.executable, "-m", "landslide", *args],
-        cwd=project,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    return run_module("landslide", *args, cwd=project, env=env, timeout=600)
 
 
 @pytest.mark.slow

@@ -17,29 +17,16 @@ import pytest
 import torch
 import torch.nn.functional as F
 from PIL import Image
-from typer.testing import CliRunner
 
-from landslide.cli import app
+from helpers import model_info, run_cli
 from landslide.errors import PredictError
 from landslide.inference import detect, load_detector, resample_mask
-from landslide.model import ModelInfo
 from landslide.params import CLASSES, Params, PredictParams
 from landslide.predict import collect_inputs, predict
 
 SIZE = 64
 LANDSLIDE, VEGETATION = 1, 2
 RED = (230, 20, 20)
-
-
-def info(size: int = SIZE, classes: Sequence[str] = CLASSES) -> ModelInfo:
-    return ModelInfo(
-        classes=list(classes),
-        backbone="resnet50",
-        variant="v1",
-        size=(size, size),
-        rpn_post_nms_top_n_test=50,  # light RoI heads for the tiny untrained models
-        box_detections_per_img=5,
-    )
 
 
 def output(*items: tuple[int, float, tuple[int, int, int, int]], size: int = SIZE) -> dict:
@@ -59,7 +46,7 @@ class Scripted:
     """Answers each image with the next crafted output; records what it was shown."""
 
     def __init__(self, outputs: Sequence[dict], size: int = SIZE) -> None:
-        self.info = info(size)
+        self.info = model_info(size)
         self.outputs = list(outputs)
         self.seen: list[torch.Tensor] = []
 
@@ -72,7 +59,7 @@ class RedDetector:
     """'Detects' the red pixels of each image as one landslide scoring 0.9 (exact masks)."""
 
     def __init__(self, size: int = SIZE) -> None:
-        self.info = info(size)
+        self.info = model_info(size)
 
     def __call__(self, images: list[torch.Tensor]) -> list[dict]:
         outs = []
@@ -291,7 +278,7 @@ def tiny_model(model_dir: Path, classes: Sequence[str] = CLASSES) -> Path:
     model = skeleton("resnet50", len(classes), "v1", (SIZE, SIZE))
     path = model_dir / "model.pt"
     model_dir.mkdir(parents=True, exist_ok=True)
-    write_model(model, info(classes=classes), path)
+    write_model(model, model_info(SIZE, classes), path)
     return path
 
 
@@ -328,7 +315,7 @@ def test_load_detector_paths_uris_and_onnx(
 
     class FakeOnnx:
         def __init__(self, path: Path) -> None:
-            self.path, self.info = path, info()
+            self.path, self.info = path, model_info(SIZE)
 
     export = types.ModuleType("landslide.inference.onnx")
     export.OnnxDetector = FakeOnnx  # type: ignore[attr-defined]
@@ -354,7 +341,7 @@ def test_load_detector_errors(model_path: Path, tmp_path: Path) -> None:
 
 def test_a_real_tiny_untrained_model_end_to_end(model_path: Path, tmp_path: Path) -> None:
     write_photos(tmp_path / "photos", 3, size=(100, 70))
-    result = _cli(
+    result = run_cli(
         [
             "predict",
             "photos",
@@ -386,17 +373,6 @@ def test_a_real_tiny_untrained_model_end_to_end(model_path: Path, tmp_path: Path
 # --------------------------------------------------------------------------- CLI errors
 
 
-def _cli(args: list[str], cwd: Path) -> Any:
-    import os
-
-    old = Path.cwd()
-    os.chdir(cwd)
-    try:
-        return CliRunner().invoke(app, args)
-    finally:
-        os.chdir(old)
-
-
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
@@ -416,7 +392,7 @@ def _cli(args: list[str], cwd: Path) -> Any:
 )
 def test_cli_errors_exit_2_with_one_line(tmp_path: Path, args: list[str], expected: str) -> None:
     write_photos(tmp_path / "photos", 1)
-    result = _cli(args, tmp_path)
+    result = run_cli(args, tmp_path)
     assert result.exit_code == 2, result.output
     lines = result.stderr.strip().splitlines()
     assert 1 <= len(lines) <= 2 and lines[0].startswith("error: "), result.stderr

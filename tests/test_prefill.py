@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
-import os
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,31 +14,18 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from typer.testing import CliRunner
 
+from helpers import add_incoming, model_info, run_cli, sample_project
 from landslide.annotations import Annotations, ImageAnn, Region, load_annotations, read_via
 from landslide.annotations.geometry import iou, shape_of
-from landslide.cli import app
 from landslide.errors import AnnotationError, PredictError, ServingError
 from landslide.inference import model_input, read_photo
-from landslide.model import ModelInfo
 from landslide.params import CLASSES, AnnotateParams, Params, SampleParams
 from landslide.prefill import outline, output_path, prefill_project, write_project
 from landslide.sample import generate_sample
 
 SIZE = 128  # the fake model's input size: photos are 64-128 px, stretched to it
 MODEL = (("source", "model"),)
-
-
-def info(size: int = SIZE, classes: Sequence[str] = CLASSES) -> ModelInfo:
-    return ModelInfo(
-        classes=list(classes),
-        backbone="resnet50",
-        variant="v1",
-        size=(size, size),
-        rpn_post_nms_top_n_test=50,
-        box_detections_per_img=5,
-    )
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +62,7 @@ class TruthDetector:
         from rasterio.transform import Affine
         from shapely import Polygon
 
-        self.info = info(classes=classes)
+        self.info = model_info(SIZE, classes)
         self.table: list[tuple[torch.Tensor, dict[str, torch.Tensor]]] = []
         for image in truth(root).images:
             photo = read_photo(root / "images" / image.file_name, 10**8)
@@ -302,7 +287,7 @@ def test_diff_of_the_ground_truth_against_its_prefill(sample: Path, tmp_path: Pa
     test = Annotations(images=[ImageAnn(im.file_name, 8, 8) for im in gt.images[:3]])
     write_coco(test, tmp_path / "test.json", CLASSES)  # a 'test split' of three photos
     args = ["annotations", "diff", str(sample / "via_project.json"), "prefill.json"]
-    result = cli([*args, "--only", "test.json", "--out", "diff.csv"], tmp_path)
+    result = run_cli([*args, "--only", "test.json", "--out", "diff.csv"], tmp_path)
     assert result.exit_code == 0, result.output
     rows = list(csv.DictReader((tmp_path / "diff.csv").open(encoding="utf-8")))
     assert [r["image"] for r in rows] == [im.file_name for im in gt.images[:3]]
@@ -358,17 +343,8 @@ def tiny_model(model_dir: Path, size: int = 64) -> Path:
     model = skeleton("resnet50", len(CLASSES), "v1", (size, size))
     model_dir.mkdir(parents=True, exist_ok=True)
     path = model_dir / "model.pt"
-    write_model(model, info(size), path)
+    write_model(model, model_info(size), path)
     return path
-
-
-def cli(args: list[str], cwd: Path) -> Any:
-    old = Path.cwd()
-    os.chdir(cwd)
-    try:
-        return CliRunner().invoke(app, args)
-    finally:
-        os.chdir(old)
 
 
 def test_a_real_tiny_untrained_model_end_to_end(sample: Path, tmp_path: Path) -> None:
@@ -382,7 +358,7 @@ def test_a_real_tiny_untrained_model_end_to_end(sample: Path, tmp_path: Path) ->
         shutil.copy(sample / "images" / name, images / name)
     model = tiny_model(tmp_path / "model")
     args = ["annotations", "prefill", "--images", "photos", "--model", str(model)]
-    result = cli([*args, "--out", "project.json", "--threshold", "0.05"], tmp_path)
+    result = run_cli([*args, "--out", "project.json", "--threshold", "0.05"], tmp_path)
     assert result.exit_code == 0, result.output
     assert f"prefill: {len(chosen)} photos" in result.stdout
     p = Params()
@@ -406,7 +382,7 @@ def test_cli_refuses_a_project_that_is_not_via_and_writes_nothing(
     coco = tmp_path / "coco.json"
     coco.write_text(json.dumps({"images": [], "annotations": [], "categories": []}))
     before = coco.read_bytes()
-    result = cli(
+    result = run_cli(
         [*PREFILL, str(sample / "images"), "--project", "coco.json", "--in-place"],
         tmp_path,
     )
@@ -414,12 +390,12 @@ def test_cli_refuses_a_project_that_is_not_via_and_writes_nothing(
     assert "coco.json: this is a COCO file, not a VIA file" in result.stderr
     assert coco.read_bytes() == before and "Traceback" not in result.stderr
 
-    result = cli(
+    result = run_cli(
         [*PREFILL, str(sample / "images"), "--project", "coco.json", "--out", "coco.json"],
         tmp_path,
     )
     assert result.exit_code == 2 and "would be replaced" in result.stderr
-    result = cli(
+    result = run_cli(
         [*PREFILL, str(sample / "images"), "--out", "new.json"],
         tmp_path,
     )
@@ -432,11 +408,7 @@ def test_cli_refuses_a_project_that_is_not_via_and_writes_nothing(
 
 def scraped(root: Path, seeds: Sequence[int]) -> list[str]:
     """Photos and the scrape manifest, as the scraper writes them; their sha256s."""
-    from landslide.curate import MANIFEST_FIELDS
-
-    folder = root / "data" / "raw" / "incoming"
-    folder.mkdir(parents=True, exist_ok=True)
-    rows, shas = [], []
+    photos = []
     for seed in seeds:
         blocks = np.random.default_rng(seed).integers(40, 150, (6, 8, 3)).astype(np.uint8)
         pixels = np.asarray(Image.fromarray(blocks).resize((96, 64), Image.Resampling.NEAREST))
@@ -444,24 +416,15 @@ def scraped(root: Path, seeds: Sequence[int]) -> list[str]:
         pixels[20:40, 30:70] = (230, 20, 20)  # a red 'landslide' the fake model finds
         buf = io.BytesIO()
         Image.fromarray(pixels).save(buf, format="PNG")
-        sha = hashlib.sha256(buf.getvalue()).hexdigest()
-        (folder / f"{sha}.png").write_bytes(buf.getvalue())
-        row = dict.fromkeys(MANIFEST_FIELDS, "")
-        row.update(sha256=sha, file=f"{sha}.png", source="commons", width="96", height="64")
-        rows.append(row)
-        shas.append(sha)
-    with (folder / "manifest.csv").open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, MANIFEST_FIELDS, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
-    return shas
+        photos.append((buf.getvalue(), {"source": "commons", "width": "96", "height": "64"}))
+    return add_incoming(root, photos, suffix=".png")
 
 
 class RedDetector:
     """'Detects' the red pixels of each photo as one landslide scoring 0.9."""
 
     def __init__(self) -> None:
-        self.info = info(64)
+        self.info = model_info(64)
         self.calls = 0
 
     def __call__(self, images: list[torch.Tensor]) -> list[dict[str, torch.Tensor]]:
@@ -485,13 +448,7 @@ class RedDetector:
 
 @pytest.fixture
 def curated(tmp_path: Path) -> Path:
-    root = tmp_path / "project"
-    generate_sample(
-        root / "data" / "raw",
-        SampleParams(n=2, min_side=64, max_side=96),
-        decisions_file=tmp_path / "unused.csv",
-    )
-    return root
+    return sample_project(tmp_path, n=2, min_side=64, max_side=96, decisions="unused.csv")
 
 
 def decide(root: Path, params: Params, shas: Sequence[str]) -> Any:
@@ -558,7 +515,9 @@ def test_curate_apply_goes_on_without_a_champion(
     p = params(prefill_model="models:/landslide-maskrcnn@champion")
     paths = decide(curated, p, scraped(curated, [4]))
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/absent.db")
-    result = cli(["curate", "apply", "--prefill", "models:/landslide-maskrcnn@champion"], curated)
+    result = run_cli(
+        ["curate", "apply", "--prefill", "models:/landslide-maskrcnn@champion"], curated
+    )
     assert result.exit_code == 0, result.output
     assert "note: no prefill: models:/landslide-maskrcnn@champion is not available" in (
         result.stderr

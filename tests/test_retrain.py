@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from helpers import run_module
 from landslide import retrain as R
 from landslide.cli import app
 from landslide.console import out
@@ -339,20 +340,6 @@ def registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     return {"uri": uri, "client": client}
 
 
-def landslide_cli(
-    *args: str, cwd: Path, env: dict[str, str], timeout: float
-) -> subprocess.CompletedProcess[str]:
-    """The real entry point in a subprocess: what a user sees on stdout and stderr."""
-    return subprocess.run(
-        [sys.executable, "-m", "landslide", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env=env,
-        timeout=timeout,
-    )
-
-
 def test_model_history_lists_the_champion_timeline(registry: dict[str, Any]) -> None:
     rows = R.model_history(Params())
     assert [(r.version, r.decision, r.current) for r in rows] == [
@@ -367,7 +354,7 @@ def test_model_history_lists_the_champion_timeline(registry: dict[str, Any]) -> 
 
 def test_model_history_command_prints_a_table(registry: dict[str, Any], tmp_path: Path) -> None:
     env = {**os.environ, "COLUMNS": "220", "MLFLOW_TRACKING_URI": registry["uri"]}
-    result = landslide_cli("model", "history", cwd=tmp_path, env=env, timeout=120)
+    result = run_module("landslide", "model", "history", cwd=tmp_path, env=env, timeout=120)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert "landslide-maskrcnn: champion timeline (alias 'champion')" in lines[0]
@@ -463,7 +450,7 @@ def test_a_concurrent_retrain_prints_one_clean_error(repo_root: Path, tmp_path: 
     shutil.copytree(repo_root / "flows", tmp_path / "flows")
     env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/mlflow.db"}
     with R.CycleLock(tmp_path / "reports/retrain/retrain.lock"):
-        result = landslide_cli("retrain", "--now", cwd=tmp_path, env=env, timeout=300)
+        result = run_module("landslide", "retrain", "--now", cwd=tmp_path, env=env, timeout=300)
     output = result.stdout + result.stderr
     assert result.returncode == 2, output
     mentions = [line for line in output.splitlines() if "another retraining cycle" in line]

@@ -27,6 +27,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from helpers import GIT_INIT, REPO, tiny_profile
 from landslide import retrain as R
 from landslide.cli import app
 from landslide.errors import CycleLocked, RetrainError
@@ -38,37 +39,18 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore:The ``noload`` loader strategy:DeprecationWarning"),
 ]
 
-REPO = Path(__file__).resolve().parents[1]
 NAME = "landslide-maskrcnn"
 LANDSLIDE_LOGIT = "roi_heads.box_predictor.cls_score.bias"  # index 1: landslide
 
 # tests/test_pipeline.py's tiny profile, lighter still: no augmented copies, every
 # class's detections kept (10 proposals x 4 classes < 50), no overlays.
-TINY: dict[str, Any] = {
-    "extends": str(REPO / "params.demo.yaml"),
-    "sample": {"n": 16, "min_side": 64, "max_side": 96},
-    "prepare": {"size": [64, 64], "workers": 1},
-    "augment": {"copies": 0, "workers": 1},
-    "train": {
-        "backbones": ["resnet50"],
-        "sets": ["A"],
-        "epochs": 1,
-        "batch_size": 4,
-        "rpn_pre_nms_top_n_test": 100,
-        "rpn_post_nms_top_n_test": 10,
-        "box_detections_per_img": 50,
-    },
-    "evaluate": {"overlays": 0, "threshold": 0.1, "calibrate": False},
-    "schedule": {"backbones": ["resnet50"], "min_new_images": 4, "floor": 0.5},
-}
-
-
-@pytest.fixture(scope="module")
-def prefect_server() -> Any:
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=60):
-        yield
+TINY = tiny_profile(
+    sample={"n": 16},
+    augment={"copies": 0},
+    train={"rpn_post_nms_top_n_test": 10, "box_detections_per_img": 50},
+    evaluate={"overlays": 0, "threshold": 0.1, "calibrate": False},
+    schedule={"backbones": ["resnet50"], "min_new_images": 4, "floor": 0.5},
+)
 
 
 @pytest.fixture
@@ -96,9 +78,7 @@ def make_project(root: Path, *, dvc: bool = False) -> Path:
     if dvc:
         env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
         for cmd in (
-            ["git", "init", "-q"],
-            ["git", "config", "user.email", "t@t"],
-            ["git", "config", "user.name", "t"],
+            *GIT_INIT,
             [sys.executable, "-m", "dvc", "init", "-q"],
             [sys.executable, "-m", "dvc", "remote", "add", "-d", "local", str(root.parent / "dvc")],
         ):

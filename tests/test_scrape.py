@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import csv
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -36,12 +35,6 @@ HEADER = (
     "attribution,fetched_at,width,height,file,sources"
 )
 LEGACY_HEADER = HEADER.removesuffix(",sources")  # manifests written before `sources`
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeServices]:
-    with FakeServices() as server:
-        yield server
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,12 +26,6 @@ from landslide.scrape.manifest import IMAGE_NAME
 
 REPO = Path(__file__).resolve().parents[1]
 runner = CliRunner()
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeServices]:
-    with FakeServices() as server:
-        yield server
 
 
 def params_file(fake: FakeServices, path: Path, **overrides: Any) -> Path:

@@ -4,7 +4,6 @@ cut-off, robots.txt, and images checked by decoding (against a loopback server).
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import pytest
 from PIL import Image
@@ -23,12 +22,6 @@ from fixtures.scrape.fake_services import (
 from landslide.scrape.download import Http, RateLimiter, Rejected, check_image, user_agent
 
 JPEG = encode(photo(1))
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeServices]:
-    with FakeServices() as server:
-        yield server
 
 
 def get(fake: FakeServices, path: str, **overrides: object) -> bytes:

@@ -5,7 +5,6 @@ errors naming the source and query."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import pytest
 
@@ -16,12 +15,6 @@ from landslide.scrape.bing import Bing, licence_filter
 from landslide.scrape.commons import Commons
 from landslide.scrape.download import Http
 from landslide.scrape.openverse import Openverse
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeServices]:
-    with FakeServices() as server:
-        yield server
 
 
 def search(fake: FakeServices, cls: type, query: str, limit: int = 100, **over) -> list[Candidate]:

@@ -22,6 +22,7 @@ import torch
 from PIL import Image
 from typer.testing import CliRunner
 
+from helpers import LIGHT_HEADS, sqlite_tracking
 from landslide.annotations import Annotations, ImageAnn, Region, write_coco
 from landslide.cli import app
 from landslide.errors import ServingError
@@ -40,13 +41,7 @@ LIGHT = {
     "lr": 0.001,
     "batch_size": 2,
     "warmup_iters": 1,
-    "rpn_pre_nms_top_n_train": 100,
-    "rpn_post_nms_top_n_train": 50,
-    "rpn_pre_nms_top_n_test": 100,
-    "rpn_post_nms_top_n_test": 50,
-    "rpn_batch_size_per_image": 32,
-    "box_batch_size_per_image": 32,
-    "box_detections_per_img": 20,
+    **LIGHT_HEADS,
 }
 
 
@@ -77,16 +72,9 @@ def make_data(root: Path, n: int = 2) -> TrainPaths:
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Any:
     """A sqlite tracking store in a temp dir and one training run (1 epoch, 2 photos)."""
-    from mlflow import MlflowClient
-
     tmp = tmp_path_factory.mktemp("serving")
-    uri = f"sqlite:///{tmp}/mlflow.db"
-    client = MlflowClient(uri)
-    client.create_experiment("serving-tests", artifact_location=(tmp / "artifacts").as_uri())
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("MLFLOW_TRACKING_URI", uri)
+    with sqlite_tracking(tmp, "serving-tests") as (client, uri, mp):
         mp.setenv("LANDSLIDE_MODEL_CACHE", str(tmp / "cache"))
-        mp.delenv("LANDSLIDE_PARENT_RUN_ID", raising=False)
         params = Params(
             classes=CLASSES,
             prepare={"size": (SIZE, SIZE)},

@@ -15,11 +15,10 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from typer.testing import CliRunner
 
+from helpers import LIGHT_HEADS, run_cli, sqlite_tracking
 from landslide.annotations import Annotations, ImageAnn, Region, write_coco
 from landslide.augment import OnlineAugment
-from landslide.cli import app
 from landslide.data import DetectionDataset, collate_fn, dataset_dicts
 from landslide.engine import (
     LOSS_KEYS,
@@ -47,13 +46,7 @@ LIGHT = {
     "batch_size": 2,
     "warmup_iters": 2,
     "grad_clip": 5.0,
-    "rpn_pre_nms_top_n_train": 100,
-    "rpn_post_nms_top_n_train": 50,
-    "rpn_pre_nms_top_n_test": 100,
-    "rpn_post_nms_top_n_test": 50,
-    "rpn_batch_size_per_image": 32,
-    "box_batch_size_per_image": 32,
-    "box_detections_per_img": 20,
+    **LIGHT_HEADS,
 }
 ONLY_HFLIP = AugmentParams(
     hflip=1.0, vflip=0, rotate=0, affine=0, resized_crop=0, color_jitter=0, blur=0, noise=0
@@ -104,15 +97,7 @@ def light_params(tmp: Path, **train: Any) -> Params:
 @pytest.fixture(scope="module")
 def tracking(tmp_path_factory: pytest.TempPathFactory) -> Any:
     """A sqlite tracking store with the experiment's artifacts in the temp dir."""
-    from mlflow import MlflowClient
-
-    tmp = tmp_path_factory.mktemp("mlflow")
-    uri = f"sqlite:///{tmp}/mlflow.db"
-    client = MlflowClient(uri)
-    client.create_experiment("train-tests", artifact_location=(tmp / "artifacts").as_uri())
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("MLFLOW_TRACKING_URI", uri)
-        mp.delenv("LANDSLIDE_PARENT_RUN_ID", raising=False)
+    with sqlite_tracking(tmp_path_factory.mktemp("mlflow"), "train-tests") as (client, _, _):
         yield client
 
 
@@ -430,16 +415,6 @@ def test_cuda_requested_but_absent():
 # --------------------------------------------------------------------------- CLI
 
 
-def _cli(args: list[str], cwd: Path) -> Any:
-    runner = CliRunner()
-    old = Path.cwd()
-    os.chdir(cwd)
-    try:
-        return runner.invoke(app, args)
-    finally:
-        os.chdir(old)
-
-
 def test_cli_empty_train_split_and_bad_backbone_exit_2(tmp_path: Path):
     (tmp_path / "params.yaml").write_text(
         "classes: [landslide, vegetation, water_body, building]\n"
@@ -448,18 +423,18 @@ def test_cli_empty_train_split_and_bad_backbone_exit_2(tmp_path: Path):
     splits = tmp_path / "data/processed/augmented/A"
     splits.mkdir(parents=True)
     write_coco(Annotations([]), splits / "train.json", CLASSES)
-    result = _cli(["train", "--backbone", "resnet50", "--set", "A"], tmp_path)
+    result = run_cli(["train", "--backbone", "resnet50", "--set", "A"], tmp_path)
     assert result.exit_code == 2, result.output
     assert "error:" in result.output and "training split is empty" in result.output
     assert "Traceback" not in result.output
-    result = _cli(["train", "--backbone", "resnet18", "--set", "A"], tmp_path)
+    result = run_cli(["train", "--backbone", "resnet18", "--set", "A"], tmp_path)
     assert result.exit_code == 2 and "unknown backbone 'resnet18'" in result.output
     assert "Traceback" not in result.output
-    result = _cli(["train", "--backbone", "resnet50", "--set", "C"], tmp_path)
+    result = run_cli(["train", "--backbone", "resnet50", "--set", "C"], tmp_path)
     assert result.exit_code == 2 and "unknown set 'C'" in result.output
-    result = _cli(["train", "--backbone", "resnet50", "--set", "B"], tmp_path)
+    result = run_cli(["train", "--backbone", "resnet50", "--set", "B"], tmp_path)
     assert result.exit_code == 2 and "training split not found" in result.output
-    result = _cli(["train", "--backbone", "resnet50", "--set", "A", "--resume"], tmp_path)
+    result = run_cli(["train", "--backbone", "resnet50", "--set", "A", "--resume"], tmp_path)
     assert result.exit_code == 2, result.output
 
 
@@ -481,7 +456,7 @@ def test_cli_trains_one_epoch_with_a_summary(tmp_path: Path):
     )
     env_uri = os.environ.pop("MLFLOW_TRACKING_URI", None)
     try:
-        result = _cli(["train", "-b", "resnet50", "--set", "A"], tmp_path)
+        result = run_cli(["train", "-b", "resnet50", "--set", "A"], tmp_path)
     finally:
         if env_uri is not None:
             os.environ["MLFLOW_TRACKING_URI"] = env_uri

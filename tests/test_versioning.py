@@ -23,10 +23,13 @@ def git_init(root: Path) -> None:
     subprocess.run(["git", "init", "-q"], cwd=root, check=True)
 
 
-def dvc_init(root: Path) -> None:
+def git_dvc_repo(root: Path) -> Path:
+    """`root` a git repository with DVC initialised (no remote)."""
     from dvc.repo import Repo
 
+    git_init(root)
     Repo.init(str(root)).close()
+    return root
 
 
 def with_sample(root: Path) -> Path:
@@ -50,9 +53,7 @@ def test_git_without_dvc(tmp_path: Path) -> None:
 
 
 def test_no_remote_is_explained(tmp_path: Path) -> None:
-    root = tmp_path / "repo"
-    git_init(root)
-    dvc_init(root)
+    root = git_dvc_repo(tmp_path / "repo")
     with pytest.raises(DataVersionError, match="no default DVC remote") as info:
         check_remote(root)
     assert "make setup" in info.value.render()
@@ -61,18 +62,14 @@ def test_no_remote_is_explained(tmp_path: Path) -> None:
 
 
 def test_nothing_to_track_names_the_missing_input(tmp_path: Path) -> None:
-    root = tmp_path / "repo"
-    git_init(root)
-    dvc_init(root)
+    root = git_dvc_repo(tmp_path / "repo")
     with pytest.raises(DataVersionError, match="input not found") as info:
         track_inputs(root)
     assert "data/raw/images" in info.value.render()
 
 
 def test_track_push_pull_round_trip(tmp_path: Path) -> None:
-    root = with_sample(tmp_path / "repo")
-    git_init(root)
-    dvc_init(root)
+    root = git_dvc_repo(with_sample(tmp_path / "repo"))
     subprocess.run(
         [
             shutil.which("dvc") or str(Path(REPO / ".venv/bin/dvc")),
