@@ -189,7 +189,7 @@ def test_prefect_lines_about_a_user_error_are_one_line_without_traceback() -> No
     exception's repr with `\\n`, the failed state) print as one line each."""
     import logging
 
-    from landslide.cli import _NoTracebackForUserErrors
+    from landslide.cli.flow import _NoTracebackForUserErrors
     from landslide.errors import ValidationFailed
 
     # its str is two lines: the message, then the hint

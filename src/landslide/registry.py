@@ -28,6 +28,7 @@ from mlflow.exceptions import MlflowException
 from landslide.errors import ServingError
 from landslide.model import ModelInfo
 from landslide.params import PredictParams
+from landslide.tracking import mlflow_client
 
 PYFUNC_NAME = "model"  # runs:/<run_id>/model
 WEIGHTS, DESCRIPTION = "model.pt", "model.json"  # artifact keys and file names
@@ -75,7 +76,7 @@ def register(
     """
     alias = alias if alias is not None else p.alias
     _check_alias(alias)
-    client = _client(tracking_uri)
+    client = mlflow_client(tracking_uri)
     run = _get_run(client, run_id, tracking_uri)
     logged = _logged_model(client, run, tracking_uri)
     if classes is not None:
@@ -124,12 +125,6 @@ def _check_alias(alias: str) -> None:
         )
     if alias.lower() == "latest" or re.fullmatch(r"[vV]\d+", alias):
         raise ServingError(f"alias {alias!r} is reserved by MLflow ('latest', 'v<N>')")
-
-
-def _client(tracking_uri: str) -> Any:
-    from mlflow import MlflowClient
-
-    return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
 
 
 def _get_run(client: Any, run_id: str, tracking_uri: str) -> Any:
@@ -183,7 +178,7 @@ def resolve_model(uri: str, tracking_uri: str, *, dst: Path | None = None) -> Pa
     a cache keyed by the run or version (`$LANDSLIDE_MODEL_CACHE`, else
     `~/.cache/landslide/models`), so a second call downloads nothing.
     """
-    client = _client(tracking_uri)
+    client = mlflow_client(tracking_uri)
     if uri.startswith("runs:/"):
         run_id, _, path = uri.removeprefix("runs:/").partition("/")
         if not run_id:

@@ -1,10 +1,9 @@
 """The MLflow model: logged by each training run, registered under an alias, served.
 
     log_pyfunc_model(Path("models/resnet101-setA/model.pt"), info, params.predict)  # in a run
-    register(run_id, params.predict, tracking_uri)   # -> landslide-maskrcnn vN @champion
-    resolve_model("models:/landslide-maskrcnn@champion", tracking_uri)  # -> local model.pt
 
-`register` and `resolve_model` live in `landslide.registry` (re-exported here).
+Registering it under an alias and resolving `models:/…` URIs to a local model.pt is
+`landslide.registry` (`register`, `resolve_model`).
 
 Each training run logs an MLflow pyfunc model named `model` (`runs:/<run_id>/model`; MLflow 3
 keeps it as a logged model of the run, beside the run's own `model/` artifacts). It holds
@@ -44,15 +43,7 @@ from mlflow.types.schema import Array, ColSpec, Object, ParamSchema, ParamSpec, 
 from landslide.errors import ServingError
 from landslide.model import ModelInfo
 from landslide.params import PredictParams
-from landslide.registry import (
-    CACHE_ENV,
-    DESCRIPTION,
-    PYFUNC_NAME,
-    WEIGHTS,
-    Registered,
-    register,
-    resolve_model,
-)
+from landslide.registry import DESCRIPTION, PYFUNC_NAME, WEIGHTS
 
 MAX_IMAGE_BYTES = 50_000_000  # one encoded photo in a request
 MAX_IMAGE_PIXELS = 89_478_485  # Pillow's decompression-bomb limit, as predict's default
@@ -303,17 +294,4 @@ def log_pyfunc_model(
     return str(logged.model_uri)
 
 
-__all__ = [
-    "CACHE_ENV",
-    "DESCRIPTION",
-    "PYFUNC_NAME",
-    "WEIGHTS",
-    "LandslideModel",
-    "Registered",
-    "input_example",
-    "log_pyfunc_model",
-    "register",
-    "requirements",
-    "resolve_model",
-    "signature",
-]
+__all__ = ["LandslideModel", "input_example", "log_pyfunc_model", "requirements", "signature"]

@@ -30,6 +30,13 @@ def tracking_uri(p: MlflowParams) -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or p.tracking_uri
 
 
+def mlflow_client(uri: str) -> Any:
+    """An MLflow client for runs and the model registry of one store."""
+    from mlflow import MlflowClient
+
+    return MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
 @contextmanager
 def start_run(
     name: str,

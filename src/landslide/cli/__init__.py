@@ -32,7 +32,6 @@ from landslide.cli import (  # noqa: F401  (each registers its commands on app)
     retrain,
     scrape,
 )
-from landslide.cli.flow import _load_flow, _NoTracebackForUserErrors
 from landslide.cli.root import app, main
 
-__all__ = ["_NoTracebackForUserErrors", "_load_flow", "app", "main"]
+__all__ = ["app", "main"]

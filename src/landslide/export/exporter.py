@@ -86,7 +86,7 @@ class ExportSummary:
 
 def model_file(spec: str | Path, params: Params) -> Path:
     """The model.pt a `--model` names: a file, a directory holding model.pt, or an MLflow
-    URI (`runs:/…`, `models:/…`, downloaded by `landslide.serving.resolve_model`)."""
+    URI (`runs:/…`, `models:/…`, downloaded by `landslide.registry.resolve_model`)."""
     text = str(spec)
     if text.startswith(("runs:/", "models:/")):
         from landslide.registry import resolve_model

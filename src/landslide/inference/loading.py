@@ -67,7 +67,7 @@ def _resolve_uri(uri: str, params: Params) -> Path:
         from landslide.registry import resolve_model
     except ImportError as exc:
         raise PredictError(
-            f"MLflow model URIs need landslide.serving ({exc})", file=uri, hint=MODEL_HINT
+            f"MLflow model URIs need landslide.registry ({exc})", file=uri, hint=MODEL_HINT
         ) from None
     from landslide.tracking import tracking_uri
 

@@ -1,6 +1,6 @@
 """Prediction on photos: files, folders and globs to overlays, one JSON and a CSV summary.
 
-    detector = load_detector("models/resnet101-setA", params)      # or runs:/…, models:/…, .onnx
+    detector = inference.load_detector("models/resnet101-setA", params)  # runs:/, models:/, .onnx
     summary = predict([Path("photos/")], detector, Path("predictions"), params.predict)
     summary.summary_line()
 
@@ -21,58 +21,13 @@ skipped. Outputs in `out_dir`:
                        threshold faint), framed green when a landslide is detected, grey
                        when not (evaluate's `OverlayWriter`)
 
-Modules: `loading` (`load_detector`: a model.pt, a model directory, an .onnx file,
-`runs:/…` or `models:/…`; `default_model`), `inputs` (`collect_inputs`, reading a batch),
-`run` (`predict`, the stage) and `outputs` (the JSON, CSV and overlays).
-The inference primitives (`detect`, `forward`, `read_photo`, ...) are re-exported from
-`landslide.inference` for the importers that still name them here.
+Modules: `inputs` (`collect_inputs`, reading a batch), `run` (`predict`, the stage) and
+`outputs` (the JSON, CSV and overlays). Loading a detector and running it are
+`landslide.inference` (`load_detector`, `default_model`, `detect`, ...).
 """
 
-from landslide.inference import (
-    Detection,
-    Detector,
-    ImagePrediction,
-    Instance,
-    TorchDetector,
-    check_classes,
-    coco_polygons,
-    detect,
-    forward,
-    instance_of,
-    mask_geometry,
-    model_input,
-    prediction_of,
-    read_photo,
-    resample_mask,
-    to_original,
-)
-from landslide.inference.loading import default_model, load_detector
 from landslide.predict.inputs import collect_inputs
 from landslide.predict.outputs import SUMMARY_COLUMNS, PredictSummary, draw_overlay
 from landslide.predict.run import predict
 
-__all__ = [
-    "SUMMARY_COLUMNS",
-    "Detection",
-    "Detector",
-    "ImagePrediction",
-    "Instance",
-    "PredictSummary",
-    "TorchDetector",
-    "check_classes",
-    "coco_polygons",
-    "collect_inputs",
-    "default_model",
-    "detect",
-    "draw_overlay",
-    "forward",
-    "instance_of",
-    "load_detector",
-    "mask_geometry",
-    "model_input",
-    "predict",
-    "prediction_of",
-    "read_photo",
-    "resample_mask",
-    "to_original",
-]
+__all__ = ["SUMMARY_COLUMNS", "PredictSummary", "collect_inputs", "draw_overlay", "predict"]

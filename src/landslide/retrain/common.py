@@ -1,11 +1,10 @@
-"""What the retraining modules share: file names, decisions, tag prefixes, the clock and
-the MLflow client."""
+"""What the retraining modules share: file names, decisions, tag prefixes, the clock (the
+MLflow client is `landslide.tracking.mlflow_client`)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 STATE_NAME = "state.json"
 CYCLES_DIR = "cycles"
@@ -23,9 +22,3 @@ def cycle_dir(out_dir: Path, cycle_id: str, root: Path = Path(".")) -> Path:
 
 def utc_now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-def mlflow_client(uri: str) -> Any:
-    from mlflow import MlflowClient
-
-    return MlflowClient(tracking_uri=uri, registry_uri=uri)

@@ -66,11 +66,11 @@ from landslide.retrain.common import (
     SUMMARY_MD,
     TAG,
     cycle_dir,
-    mlflow_client,
     utc_now,
 )
 from landslide.retrain.lock import CycleLock, LockInfo, held_lock
 from landslide.retrain.reports import summary_markdown
+from landslide.tracking import mlflow_client
 
 
 @dataclass

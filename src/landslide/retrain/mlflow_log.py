@@ -19,10 +19,10 @@ from landslide.retrain.common import (
     SUMMARY_JSON,
     SUMMARY_MD,
     TAG,
-    mlflow_client,
 )
 from landslide.retrain.cycle import Candidate, Cycle, fail, headline
 from landslide.retrain.rule import metric_value
+from landslide.tracking import mlflow_client
 
 
 def check_tracking(cycle: Cycle, timeout_s: float = 10.0) -> str:

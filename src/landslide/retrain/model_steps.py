@@ -9,10 +9,11 @@ import shutil
 
 from landslide import stages as S
 from landslide.errors import LandslideError, RetrainError
-from landslide.retrain.common import FAILED, PROMOTED, REJECTED, TAG, mlflow_client, utc_now
+from landslide.retrain.common import FAILED, PROMOTED, REJECTED, TAG, utc_now
 from landslide.retrain.cycle import Candidate, Cycle, write_state
 from landslide.retrain.mlflow_log import log_cycle, tag_run, version_tags
 from landslide.retrain.rule import Verdict, decide, metric_value
+from landslide.tracking import mlflow_client
 
 
 def clear_challengers(cycle: Cycle) -> None:

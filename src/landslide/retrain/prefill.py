@@ -8,8 +8,8 @@ import dataclasses
 from landslide import stages as S
 from landslide.errors import LandslideError
 from landslide.retrain.arrivals import Arrivals
-from landslide.retrain.common import mlflow_client
 from landslide.retrain.cycle import Cycle
+from landslide.tracking import mlflow_client
 
 
 def prefill_waiting(cycle: Cycle, arrivals: Arrivals) -> str:

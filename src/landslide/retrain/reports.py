@@ -10,7 +10,8 @@ from typing import Any
 
 from landslide.errors import RetrainError
 from landslide.params import Params
-from landslide.retrain.common import REJECTED, TAG, mlflow_client
+from landslide.retrain.common import REJECTED, TAG
+from landslide.tracking import mlflow_client
 
 
 def summary_markdown(data: Mapping[str, Any]) -> str:
