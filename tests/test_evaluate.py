@@ -540,6 +540,39 @@ def test_classes_that_differ_from_the_annotations(tmp_path: Path) -> None:
     assert "[landslide, vegetation, water_body, building]" in message
 
 
+def test_a_landslide_only_model_is_scored_on_its_own_class(tmp_path: Path, monkeypatch) -> None:
+    """train.classes [landslide]: the split's other classes are background to the model."""
+    test_json, images = write_split(tmp_path / "data", REGIONS)
+    model_dir = tmp_path / "models" / "resnet50-setA"
+    outputs = [
+        dets((1, 0.95, (10, 10, 40, 40))),
+        dets((1, 0.5, (5, 5, 25, 25))),
+        dets((1, 0.85, (0, 0, 10, 10))),
+        dets(),
+    ]
+    script(monkeypatch, write_model_files(model_dir, classes=["landslide"]), outputs)
+    out = tmp_path / "out"
+    evaluate(model_dir, test_json, images, out, quiet_params(tmp_path))
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["landslide"] == {"precision": 0.5, "recall": 0.5, "f1": 0.5}
+    per_class = json.loads((out / "eval.json").read_text())["coco"]["box"]["per_class"]
+    assert set(per_class) == {"landslide"}  # AP over the classes the model predicts
+
+
+def test_cli_scores_any_annotated_set_with_coco_and_images(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    coco, images = write_split(Path("held-out"), REGIONS)
+    held = coco.rename(Path("held-out/sample7.json"))
+    script(monkeypatch, write_model_files(Path("trained/r50")), OUTPUTS)
+    args = ["evaluate", "-b", "resnet50", "--set", "A", "--coco", str(held)]
+    result = runner.invoke(app, [*args, "--images", str(images), "--model", "trained/r50"])
+    assert result.exit_code == 0, result.output
+    assert "P 0.50 R 0.50 F1 0.50 @0.8" in result.stdout
+    details = json.loads(Path("reports/eval/resnet50-setA-sample7/eval.json").read_text())
+    assert details["test_json"] == str(held) and details["model_dir"] == "trained/r50"
+    assert not Path("reports/eval/resnet50-setA").exists()  # the stage's results untouched
+
+
 def test_empty_split(tmp_path: Path) -> None:
     test_json, images = write_split(tmp_path, [])
     model_dir = tmp_path / "resnet50-setA"

@@ -286,3 +286,32 @@ def test_anchor_sizes_are_built_and_saved(tmp_path: Path):
 
     with pytest.raises(ParamsError, match=r"train\.anchor_sizes: one anchor size per FPN level"):
         parse_params({"train": {"anchor_sizes": [8, 16]}})
+
+
+def test_anchor_ratios_are_built_and_saved(tmp_path: Path):
+    p = params(anchor_ratios=[0.25, 0.5, 1, 2, 4])
+    model, _ = build_model("resnet50", CLASSES, p, size=SIZE)
+    assert model.rpn.anchor_generator.aspect_ratios[0] == (0.25, 0.5, 1.0, 2.0, 4.0)
+    assert model.rpn.head.cls_logits.out_channels == 5  # one objectness per anchor shape
+    default, _ = build_model("resnet50", CLASSES, params(), size=SIZE)
+    assert default.rpn.anchor_generator.aspect_ratios[0] == (0.5, 1.0, 2.0)
+    info = ModelInfo(
+        classes=CLASSES,
+        backbone="resnet50",
+        variant="v1",
+        size=SIZE,
+        anchor_ratios=list(p.anchor_ratios),
+    )
+    write_model(model, info, tmp_path / "model.pt")
+    loaded, got = load_model(tmp_path / "model.pt")
+    assert loaded.rpn.anchor_generator.aspect_ratios == model.rpn.anchor_generator.aspect_ratios
+    assert got.anchor_ratios == [0.25, 0.5, 1.0, 2.0, 4.0]
+    # a model.json written before anchor_ratios existed loads with torchvision's ratios
+    old = {k: v for k, v in info.to_json().items() if k != "anchor_ratios"}
+    assert ModelInfo.from_json(old, tmp_path).anchor_ratios == []
+
+
+def test_background_iou_threshold_reaches_the_roi_matcher():
+    model, _ = build_model("resnet50", CLASSES, params(box_bg_iou_thresh=0.3), size=SIZE)
+    matcher = model.roi_heads.proposal_matcher
+    assert (matcher.low_threshold, matcher.high_threshold) == (0.3, 0.5)

@@ -32,7 +32,7 @@ from landslide.inference import best_score
 from landslide.metrics import image_level
 from landslide.model import build_model, load_model
 from landslide.params import AugmentParams, Params, TrainParams
-from landslide.train import TrainPaths, read_checkpoint, resolve_device, train
+from landslide.train import TrainPaths, TrainProgress, read_checkpoint, resolve_device, train
 
 # MLflow's sqlite store uses a SQLAlchemy loader option that SQLAlchemy 2.x deprecates
 pytestmark = pytest.mark.filterwarnings("ignore:The ``noload`` loader strategy:DeprecationWarning")
@@ -558,3 +558,56 @@ def test_log_progress_writes_one_line_per_epoch() -> None:
         "resnet50-setA epoch 1/2: train total 0.500 (rpn_class 0.500, rpn_bbox 0.500, "
         "mrcnn_class 0.250, mrcnn_bbox 0.250, mrcnn_mask 0.250), lr 0.01, 12 s",
     ]
+
+
+# --------------------------------------------------------------------------- train.classes
+
+
+def test_train_classes_landslide_alone(tmp_path: Path):
+    """train.classes [landslide]: other regions are background; the model has one class."""
+    paths = make_data(tmp_path)
+    params = light_params(tmp_path, classes=["landslide"], epochs=1)
+    assert params.model_classes == ["landslide"]
+    records = dataset_dicts(paths.train_json, paths.train_images, CLASSES, keep=["landslide"])
+    full = dataset_dicts(paths.train_json, paths.train_images, CLASSES)
+    assert {a["category_id"] for r in records for a in r["annotations"]} == {1}
+    assert sum(len(r["annotations"]) for r in full) > sum(len(r["annotations"]) for r in records)
+    train("A", "resnet50", params, paths=paths, log_mlflow=False)
+    model, info = load_model(paths.out_dir / "model.pt")
+    assert info.classes == ["landslide"]
+    assert model.roi_heads.box_predictor.cls_score.out_features == 2  # background, landslide
+    with pytest.raises(TrainError, match=r"made for classes \[landslide\], not"):
+        load_model(paths.out_dir / "model.pt", classes=CLASSES)
+
+
+def test_train_classes_the_annotations_lack_name_the_class_and_file(tmp_path: Path):
+    paths = make_data(tmp_path)  # landslide and vegetation regions, no water_body
+    params = light_params(tmp_path, classes=["landslide", "water_body"])
+    with pytest.raises(TrainError, match=r"'water_body'.*no region of the training split") as info:
+        train("A", "resnet50", params, paths=paths, log_mlflow=False)
+    assert info.value.file == str(paths.train_json)
+
+
+def test_train_classes_must_be_known_and_hold_landslide():
+    from landslide.errors import ParamsError
+    from landslide.params import parse_params
+
+    with pytest.raises(ParamsError, match=r"train\.classes: 'rock' not in classes"):
+        parse_params({"train": {"classes": ["landslide", "rock"]}})
+    with pytest.raises(ParamsError, match=r"train\.classes must include 'landslide'"):
+        parse_params({"train": {"classes": ["vegetation"]}})
+
+
+def test_run_epochs_shortens_one_run_and_says_so(tmp_path: Path):
+    class Lines(TrainProgress):
+        def start(self, lines):  # type: ignore[no-untyped-def]
+            self.lines = list(lines)
+
+    paths = make_data(tmp_path)
+    progress = Lines()
+    params = light_params(tmp_path, epochs=2, run_epochs={"resnet50-setA": 1})
+    result = train("A", "resnet50", params, paths=paths, log_mlflow=False, progress=progress)
+    assert [int(r["epoch"]) for r in result.history] == [1] and result.epochs == 1
+    assert "epochs 1 for resnet50-setA (train.run_epochs resnet50-setA; train.epochs is 2)" in (
+        progress.lines
+    )

@@ -39,28 +39,37 @@ Transform = Callable[[torch.Tensor, dict[str, Any]], tuple[torch.Tensor, dict[st
 
 
 def dataset_dicts(
-    json_path: Path, images_dir: Path, classes: Sequence[str]
+    json_path: Path,
+    images_dir: Path,
+    classes: Sequence[str],
+    *,
+    keep: Sequence[str] | None = None,
 ) -> list[dict[str, Any]]:
     """One dict per image: file_name (path), image_id, width, height, annotations.
 
     Each annotation: `category_id` (1..N in `classes` order) and `polygon` [(x, y), ...].
-    Labels that are not in `classes` are an AnnotationError; images must exist.
+    Labels that are not in `classes` are an AnnotationError; images must exist. With
+    `keep` (a model's classes, a subset of `classes`: train.classes), regions of the
+    other classes are left out (they are background to it) and category ids are 1..N in
+    `keep` order.
     """
     json_path, images_dir = Path(json_path), Path(images_dir)
     ann = read_coco(json_path)
-    ids = {name: i for i, name in enumerate(classes, start=1)}
+    known = set(classes)
+    ids = {name: i for i, name in enumerate(keep if keep is not None else classes, start=1)}
     out = []
     for index, image in enumerate(ann.images):
         path = image_path(images_dir, image.file_name, json_path)
         annotations = []
         for region in image.regions:
-            if region.label not in ids:
+            if region.label not in known:
                 raise AnnotationError(
                     f"class {region.label!r} is not one of the classes ({', '.join(classes)})",
                     file=json_path,
                     where=f"image {image.file_name!r} region {region.region_id}",
                 )
-            annotations.append({"category_id": ids[region.label], "polygon": region.polygon})
+            if region.label in ids:
+                annotations.append({"category_id": ids[region.label], "polygon": region.polygon})
         out.append(
             {
                 "file_name": str(path),

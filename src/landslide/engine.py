@@ -92,11 +92,13 @@ def train_one_epoch(
     lr_scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
     grad_clip: float = 0.0,
     progress: StepProgress | None = None,
+    cpu_bf16: bool = False,
 ) -> dict[str, float]:
     """One pass over `loader`; returns the mean of each loss (over steps, and over ranks).
 
-    `scaler` turns on mixed precision (CUDA). `lr_scheduler` is stepped after every
-    iteration. A loss that is not finite raises TrainError naming epoch and step.
+    `scaler` turns on mixed precision (CUDA); `cpu_bf16` bfloat16 autocast on a CPU.
+    `lr_scheduler` is stepped after every iteration. A loss that is not finite raises
+    TrainError naming epoch and step.
     """
     model.train()
     sums = torch.zeros(len(LOSS_KEYS), dtype=torch.float64)
@@ -105,7 +107,12 @@ def train_one_epoch(
     step = 0
     for step, batch in enumerate(loader, start=1):
         images, targets = to_device(batch, device)
-        with torch.autocast(device_type=device.type, enabled=scaler is not None):
+        bf16 = cpu_bf16 and device.type == "cpu"
+        with torch.autocast(
+            device_type=device.type,
+            dtype=torch.bfloat16 if bf16 else None,
+            enabled=scaler is not None or bf16,
+        ):
             losses = study_names(model(images, targets))
         values = _values(losses)
         if not torch.isfinite(values).all():

@@ -119,7 +119,7 @@ def prefill_project(
 
     started = time.perf_counter()
     p = params.annotate
-    check_classes(detector.info, params.classes, getattr(detector, "source", None))
+    check_classes(detector.info, params.model_classes, getattr(detector, "source", None))
     images = Path(images)
     if not images.is_dir():
         raise AnnotationError(f"images directory {str(images)!r} not found")

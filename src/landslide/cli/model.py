@@ -145,6 +145,22 @@ def evaluate_cmd(
         Path | None,
         typer.Option("--out", help="Output (default reports/eval/<backbone>-set<SET>)."),
     ] = None,
+    coco: Annotated[
+        Path | None,
+        typer.Option(
+            "--coco",
+            help="Score this annotated set (COCO JSON) instead of the split; with --images. "
+            "Written to reports/eval/<backbone>-set<SET>-<file stem>.",
+        ),
+    ] = None,
+    images: Annotated[
+        Path | None,
+        typer.Option("--images", help="The photos --coco refers to (default prepared/images)."),
+    ] = None,
+    model_dir: Annotated[
+        Path | None,
+        typer.Option("--model", help="Model directory (default models/<backbone>-set<SET>)."),
+    ] = None,
     params_file: ParamsOption = None,
 ) -> None:
     """Image-level P/R/F1 (the study's), per-frame table, COCO AP, pixel IoU; plots; MLflow."""
@@ -161,6 +177,9 @@ def evaluate_cmd(
         models_dir=models_dir,
         out_dir=out_dir,
         side_look=split not in (None, "test"),
+        coco=coco,
+        images=images,
+        model_dir=model_dir,
     )
     total = check_inputs(paths.model_dir, paths.test_json, paths.images)
     with track(total, f"evaluate {paths.name}") as advance:
@@ -222,7 +241,7 @@ def model_register(
 
     params = load_params(params_file)
     result = register(
-        run, params.predict, tracking_uri(params.mlflow), alias, classes=params.classes
+        run, params.predict, tracking_uri(params.mlflow), alias, classes=params.model_classes
     )
     out.print(result.summary_line(), markup=False, soft_wrap=True)
 

@@ -23,10 +23,12 @@ def _calibration(
     test_json: Path,
     val_json: Path | None,
     images_dir: Path,
-    classes: list[str],
+    classes: tuple[list[str], list[str]],
     p: Any,
 ) -> tuple[dict[str, Any] | None, list[str]]:
-    """metrics.json `calibrated` (None when off or undefined), and its warnings."""
+    """metrics.json `calibrated` (None when off or undefined), and its warnings.
+
+    `classes`: the annotations' and the model's."""
     if not (p.calibrate and val_json is not None and Path(val_json) != test_json):
         return None, []
     val_best = _val_threshold(detector, Path(val_json), Path(images_dir), classes, p)
@@ -36,14 +38,19 @@ def _calibration(
 
 
 def _val_threshold(
-    detector: TorchDetector, val_json: Path, images_dir: Path, classes: list[str], p: Any
+    detector: TorchDetector,
+    val_json: Path,
+    images_dir: Path,
+    classes: tuple[list[str], list[str]],
+    p: Any,
 ) -> dict[str, float] | None:
     """The best-F1 row of the threshold sweep on the validation split (None if undefined)."""
     from torch.utils.data import DataLoader
 
     from landslide.data import DetectionDataset, collate_fn, dataset_dicts
 
-    records = dataset_dicts(val_json, images_dir, classes)
+    annotation_classes, model_classes = classes
+    records = dataset_dicts(val_json, images_dir, annotation_classes, keep=model_classes)
     if not records:
         return None
     dataset = DetectionDataset(records)
@@ -53,7 +60,7 @@ def _val_threshold(
         return [{"file_name": r["file_name"], "has_landslide": r["has_landslide"]} for r in rows]
 
     loader = DataLoader(dataset, batch_size=1, shuffle=False, collate_fn=collate_fn)
-    evaluator = ImageLevelEvaluator(landslide_label(classes), p.threshold, p.sweep)
+    evaluator = ImageLevelEvaluator(landslide_label(model_classes), p.threshold, p.sweep)
     (result,) = inference_on_dataset(detector, loader, [evaluator], inputs_of)
     return result["best"]
 

@@ -79,8 +79,10 @@ class CocoEvaluator:
                     self._segms.append({**common, "segmentation": rle})
 
     def evaluate(self) -> dict[str, Any]:
-        names = {c["id"]: c["name"] for c in self.gt.dataset["categories"]}
-        with_gt = {a["category_id"] for a in self.gt.dataset["annotations"]}
+        # the categories the model predicts (all, or those of train.classes)
+        predicted = set(self.category_of_label.values())
+        names = {c["id"]: c["name"] for c in self.gt.dataset["categories"] if c["id"] in predicted}
+        with_gt = {a["category_id"] for a in self.gt.dataset["annotations"]} & set(names)
         out: dict[str, Any] = {}
         warnings: list[str] = []
         if not with_gt:
@@ -124,6 +126,7 @@ def _coco_eval(
     with contextlib.redirect_stdout(io.StringIO()):
         dt = gt.loadRes([dict(r) for r in results])
         e = COCOeval(gt, dt, iouType="bbox" if kind == "box" else "segm")
+        e.params.catIds = sorted(names)
         e.evaluate()
         e.accumulate()
         e.summarize()

@@ -6,7 +6,9 @@
              val_json=paths.val_json)
 
 A side look (`--split val` on the command line) writes beside the test results
-(`reports/eval/<name>-val/`), never over the ones dvc.yaml declares.
+(`reports/eval/<name>-val/`), never over the ones dvc.yaml declares. So does any other
+annotated set (`--coco FILE --images DIR`: a held-out sample, a new survey's photos), in
+`reports/eval/<name>-<file stem>/`; its images are those the COCO file's pixels refer to.
 """
 
 from __future__ import annotations
@@ -44,8 +46,15 @@ class EvalPaths:
         models_dir: Path | None = None,
         out_dir: Path | None = None,
         side_look: bool = False,
+        coco: Path | None = None,
+        images: Path | None = None,
+        model_dir: Path | None = None,
     ) -> EvalPaths:
-        """EvaluateError for an unknown backbone, set or split (evaluate.split)."""
+        """EvaluateError for an unknown backbone, set or split (evaluate.split).
+
+        `coco` (with the `images` it refers to) replaces the split: any annotated set
+        scored by the model; `model_dir` replaces `models/<backbone>-set<SET>`.
+        """
         if backbone not in BACKBONES:
             raise EvaluateError(
                 f"unknown backbone {backbone!r} (known: {', '.join(BACKBONES)})",
@@ -58,11 +67,15 @@ class EvalPaths:
             raise EvaluateError(f"unknown split {split!r} (known: test, val)")
         name = f"{backbone}-set{set_name}"
         splits = processed / "splits" / set_name
+        if coco is not None:
+            side = f"{name}-{Path(coco).stem}"
+        else:
+            side = f"{name}-{split}" if side_look else name
         return cls(
             name=name,
-            model_dir=(models_dir or params.train.models_dir) / name,
-            test_json=splits / f"{split}.json",
+            model_dir=model_dir or (models_dir or params.train.models_dir) / name,
+            test_json=coco if coco is not None else splits / f"{split}.json",
             val_json=splits / "val.json",
-            images=processed / "prepared" / "images",
-            out_dir=out_dir or default_out_dir(f"{name}-{split}" if side_look else name),
+            images=images or processed / "prepared" / "images",
+            out_dir=out_dir or default_out_dir(side),
         )

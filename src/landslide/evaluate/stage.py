@@ -157,6 +157,7 @@ class _Inputs:
     model_json: dict[str, Any]  # model.json as train wrote it
     classes: list[str]  # the model's classes (label 1 is the first)
     records: list[dict[str, Any]]  # `dataset_dicts` of the split
+    annotation_classes: list[str]  # the split's categories (the model's, or more)
 
 
 def evaluate(
@@ -190,7 +191,13 @@ def evaluate(
     image_level, results = _run_evaluators(detector, inputs, out_dir, p, progress)
     il, ap, px, _ = results
     calibrated, calibration_warnings = _calibration(
-        detector, image_level, test_json, val_json, images_dir, inputs.classes, p
+        detector,
+        image_level,
+        test_json,
+        val_json,
+        images_dir,
+        (inputs.annotation_classes, inputs.classes),
+        p,
     )
     counts, split_warnings = _split_counts(inputs.records)
     warnings = [
@@ -232,7 +239,8 @@ def _read_inputs(model_dir: Path, test_json: Path, images_dir: Path) -> _Inputs:
     model_info_raw = _read_json(model_dir / "model.json")
     model_classes = list(model_info_raw.get("classes") or [])
     annotation_classes = [categories[i] for i in sorted(categories)]
-    if set(model_classes) != set(annotation_classes) or LANDSLIDE not in model_classes:
+    # a model of train.classes (e.g. landslide alone) is scored on its own classes
+    if not set(model_classes) <= set(annotation_classes) or LANDSLIDE not in model_classes:
         raise EvaluateError(
             f"the model's classes [{', '.join(model_classes)}] do not match the annotations' "
             f"classes [{', '.join(annotation_classes)}]",
@@ -240,14 +248,23 @@ def _read_inputs(model_dir: Path, test_json: Path, images_dir: Path) -> _Inputs:
             hint=f"evaluate on a split annotated with the classes the model in {model_dir} was "
             "trained with, or train the model again with the annotations' classes",
         )
-    records = dataset_dicts(test_json, Path(images_dir), model_classes)
+    records = dataset_dicts(test_json, Path(images_dir), annotation_classes, keep=model_classes)
     if not records:
         raise EvaluateError(
             "the split is empty: no images to evaluate",
             file=test_json,
             hint="check the split sizes in params.yaml and run `landslide split` again",
         )
-    return _Inputs(model_dir, test_json, gt, categories, model_info_raw, model_classes, records)
+    return _Inputs(
+        model_dir,
+        test_json,
+        gt,
+        categories,
+        model_info_raw,
+        model_classes,
+        records,
+        annotation_classes,
+    )
 
 
 def _run_evaluators(

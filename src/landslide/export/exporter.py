@@ -129,7 +129,7 @@ def export(
     if check_images is not None and not check_images.is_dir():
         raise ExportError("not a folder of photos", file=check_images)
     return export_onnx(
-        model_pt, out, classes=params.classes, check=check, check_images=check_images
+        model_pt, out, classes=params.model_classes, check=check, check_images=check_images
     )
 
 

@@ -97,6 +97,6 @@ def check_classes(info: ModelInfo, classes: Sequence[str], file: str | Path | No
             f"the model was made for classes [{', '.join(info.classes)}], "
             f"params.yaml has [{', '.join(classes)}]",
             file=file,
-            hint="set `classes:` in params.yaml to the model's (same names, same order), "
-            "or predict with a model trained with these classes",
+            hint="set `classes:` (or `train.classes:`) in params.yaml to the model's (same "
+            "names, same order), or predict with a model trained with these classes",
         )

@@ -23,7 +23,8 @@ MODEL_HINT = (
 
 
 def load_detector(spec: str | Path, params: Params) -> Detector:
-    """The detector `spec` names (see the module doc), checked against `params.classes`."""
+    """The detector `spec` names (see the module doc), checked against
+    `params.model_classes` (train.classes, else classes)."""
     from landslide.model import load_model
 
     text = str(spec)
@@ -49,7 +50,7 @@ def load_detector(spec: str | Path, params: Params) -> Detector:
                     f"ONNX models need landslide.export ({exc})", file=path
                 ) from None
             detector: Detector = OnnxDetector(path)
-            check_classes(detector.info, params.classes, path)
+            check_classes(detector.info, params.model_classes, path)
             return detector
     try:
         device = resolve_device(params.predict.device)
@@ -58,7 +59,7 @@ def load_detector(spec: str | Path, params: Params) -> Detector:
             exc.message, hint="set predict.device (or --device) to auto or cpu"
         ) from None
     model, info = load_model(path, map_location=device)
-    check_classes(info, params.classes, path.with_suffix(".json"))
+    check_classes(info, params.model_classes, path.with_suffix(".json"))
     return TorchDetector(model, info, device, source=text)
 
 

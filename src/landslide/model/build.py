@@ -42,6 +42,7 @@ from landslide.params import BACKBONES, TrainParams
 
 RESNETS = {"resnet50": resnet50, "resnet101": resnet101}
 DEFAULT_ANCHORS = (32, 64, 128, 256, 512)  # torchvision's, per FPN level
+DEFAULT_RATIOS = (0.5, 1.0, 2.0)  # torchvision's
 
 
 def check_backbone(backbone: str) -> None:
@@ -118,9 +119,10 @@ def skeleton(
         "rpn_batch_size_per_image": p.rpn_batch_size_per_image,
         "box_batch_size_per_image": p.box_batch_size_per_image,
         "box_positive_fraction": p.box_positive_fraction,
+        "box_bg_iou_thresh": p.box_bg_iou_thresh,
         "box_detections_per_img": p.box_detections_per_img,
     }
-    anchors = anchor_generator(p.anchor_sizes)
+    anchors = anchor_generator(p.anchor_sizes, p.anchor_ratios)
     if variant == "v1":
         fpn = _resnet_fpn_extractor(body, trainable_layers)
         return MaskRCNN(fpn, num_classes=num_classes + 1, rpn_anchor_generator=anchors, **kwargs)
@@ -142,10 +144,12 @@ def skeleton(
     )
 
 
-def anchor_generator(sizes: Sequence[int]) -> AnchorGenerator:
-    """One anchor size per FPN level, ratios 0.5/1/2; `[]` gives torchvision's 32 ... 512."""
+def anchor_generator(sizes: Sequence[int], ratios: Sequence[float] = ()) -> AnchorGenerator:
+    """One anchor size per FPN level, the same ratios at each; `[]` gives torchvision's
+    sizes 32 ... 512 and ratios 0.5, 1, 2."""
     sizes = tuple(sizes) or DEFAULT_ANCHORS
-    return AnchorGenerator(tuple((s,) for s in sizes), ((0.5, 1.0, 2.0),) * len(sizes))
+    ratios = tuple(float(r) for r in ratios) or DEFAULT_RATIOS
+    return AnchorGenerator(tuple((s,) for s in sizes), (ratios,) * len(sizes))
 
 
 def freeze_all_but_roi_heads(model: MaskRCNN) -> None:

@@ -40,6 +40,7 @@ class ModelInfo:
     rpn_post_nms_top_n_test: int = 1000
     box_detections_per_img: int = 100
     anchor_sizes: list[int] = field(default_factory=list)  # [] = torchvision's
+    anchor_ratios: list[float] = field(default_factory=list)  # [] = torchvision's
     weights: str = "none"  # where training started
     epoch: int = 0  # the epoch whose weights model.pt holds
     epochs: int = 0
@@ -98,6 +99,7 @@ def load_model(
         rpn_post_nms_top_n_test=info.rpn_post_nms_top_n_test,
         box_detections_per_img=info.box_detections_per_img,
         anchor_sizes=info.anchor_sizes,
+        anchor_ratios=info.anchor_ratios,
     )
     model = skeleton(
         info.backbone,

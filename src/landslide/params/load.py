@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ValidationError, field_validator
+from pydantic import BaseModel, ValidationError, field_validator, model_validator
 
 from landslide.errors import ParamsError
 from landslide.params.base import CLASSES, Section
@@ -78,6 +78,26 @@ class Params(Section):
         if len(set(v)) != len(v):
             raise ValueError(f"duplicate class names in {v}")
         return v
+
+    @model_validator(mode="after")
+    def _train_classes(self) -> Params:
+        chosen = self.train.classes
+        unknown = [c for c in chosen if c not in self.classes]
+        if unknown:
+            raise ValueError(
+                f"train.classes: {', '.join(map(repr, unknown))} not in classes "
+                f"({', '.join(self.classes)})"
+            )
+        if chosen and "landslide" not in chosen:
+            raise ValueError("train.classes must include 'landslide' (the metrics are about it)")
+        if len(set(chosen)) != len(chosen):
+            raise ValueError(f"train.classes: duplicate class names in {chosen}")
+        return self
+
+    @property
+    def model_classes(self) -> list[str]:
+        """The classes a trained model predicts: `train.classes`, or all `classes`."""
+        return list(self.train.classes or self.classes)
 
     @property
     def category_ids(self) -> dict[str, int]:

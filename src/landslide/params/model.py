@@ -32,9 +32,15 @@ class TrainParams(Section):
     sets: list[Literal["A", "B"]] = ["A", "B"]
     variant: Literal["v1", "v2"] = "v1"  # ResNet-50-FPN Mask R-CNN v1 or v2
     weights: str = "coco"  # coco | imagenet | none | path to a state dict
+    # The classes the model learns, a subset of `classes` with landslide; [] = all of them.
+    # [landslide]: landslide vs background (the image-level decision needs no other class).
+    classes: list[str] = []
     trainable_layers: Annotated[int, Field(ge=0, le=5)] = 3
     train_heads_only: bool = False
     epochs: PositiveInt = 20
+    # Epochs of some runs instead, by run name (resnet101-setB) or backbone (resnet101):
+    # the demo trains ResNet-101 shorter to fit its time. Said in training's output.
+    run_epochs: dict[str, PositiveInt] = {}
     optimizer: Literal["sgd", "adamw"] = "sgd"  # the study's SGD; AdamW learns faster from scratch
     lr: PositiveFloat = 0.001
     batch_size: PositiveInt = 1
@@ -47,6 +53,9 @@ class TrainParams(Section):
     grad_clip: Annotated[float, Field(ge=0)] = 10.0  # max gradient norm; 0 = off
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     amp: bool = True  # mixed precision, CUDA only
+    # bfloat16 autocast on a CPU: ~1.4x faster where the CPU has AVX-512 BF16 or AMX
+    # (measured in benchmarks/bench_quality.py), slower elsewhere; off by default.
+    cpu_bf16: bool = False
     workers: NonNegativeInt = 0  # DataLoader workers
     seed: int = 42
     # torchvision's RPN/RoI sampling; the defaults are torchvision's, the demo lowers them.
@@ -57,10 +66,16 @@ class TrainParams(Section):
     rpn_batch_size_per_image: PositiveInt = 256
     box_batch_size_per_image: PositiveInt = 512
     box_positive_fraction: float = Field(0.25, gt=0, lt=1)
+    # RoIs overlapping an object by less than this IoU are background; between it and 0.5
+    # they are left out of the classifier's loss (torchvision's 0.5: none left out).
+    box_bg_iou_thresh: float = Field(0.5, gt=0, le=0.5)
     box_detections_per_img: PositiveInt = 100
     # RPN anchor side per FPN level (5 values, pixels); [] = torchvision's (32, 64, 128, 256,
     # 512). Small prepared images need smaller anchors (the demo's 128 px: 8 ... 128).
     anchor_sizes: list[PositiveInt] = []
+    # Anchor height/width ratios at every level; [] = torchvision's (0.5, 1, 2). Elongated
+    # scars (the sample's landslides: median box 1:2.7, up to 1:9) fit 0.25 and 4 better.
+    anchor_ratios: list[PositiveFloat] = []
     checkpoint_every: PositiveInt = 1  # epochs
     models_dir: Path = Path("models")
 

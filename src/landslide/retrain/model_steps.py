@@ -132,7 +132,7 @@ def record_decision(cycle: Cycle) -> Cycle:
                 c.run_id,
                 params.predict,
                 cycle.tracking_uri,
-                classes=params.classes,
+                classes=params.model_classes,
                 tags=version_tags(cycle, c, "pending" if pending else c.decision),
                 set_alias=False,
             ).version

@@ -41,7 +41,7 @@ def resume_model(
             file=ckpt_dir,
             hint="train without --resume to start afresh",
         )
-    state = read_checkpoint(last, params.classes, backbone)
+    state = read_checkpoint(last, params.model_classes, backbone)
     model = _model_from_checkpoint(state, backbone, params, size)
     report = LoadReport(f"checkpoint {last}", {str(last): len(state["model"])})
     return state, model, report, state.get("weights", "checkpoint")
@@ -61,16 +61,16 @@ def _model_from_checkpoint(
             f"checkpoint was trained at {state['size']}, prepare.size is {list(size)}",
             hint="resume with the params it was trained with, or train afresh",
         )
-    anchors = list(state.get("anchor_sizes", p.anchor_sizes))
-    if anchors != list(p.anchor_sizes):
-        raise TrainError(
-            f"checkpoint was trained with train.anchor_sizes {anchors}, params say "
-            f"{list(p.anchor_sizes)}",
-            hint="resume with the params it was trained with, or train afresh",
-        )
+    for key in ("anchor_sizes", "anchor_ratios"):
+        had, want = list(state.get(key, getattr(p, key))), list(getattr(p, key))
+        if had != want:
+            raise TrainError(
+                f"checkpoint was trained with train.{key} {had}, params say {want}",
+                hint="resume with the params it was trained with, or train afresh",
+            )
     model = skeleton(
         backbone,
-        len(params.classes),
+        len(params.model_classes),
         p.variant,
         tuple(size),  # type: ignore[arg-type]
         norm=state.get("norm", "batch"),

@@ -48,6 +48,7 @@ def train(
 ) -> TrainResult:
     """Train `backbone` on Set `set_name`; see the package docstring for what is written."""
     check_backbone(backbone)
+    params, notes = _run_epochs(params, backbone, set_name)
     p = params.train
     progress = progress or TrainProgress()
     paths = paths or TrainPaths.default(set_name, backbone, params)
@@ -56,7 +57,7 @@ def train(
         run = _set_up(set_name, backbone, params, paths, rank, world, local_rank)
         fit = _fit(run, resume, weights)
         if run.main:
-            progress.start(_start_lines(run, fit))
+            progress.start([*_start_lines(run, fit), *notes])
         started = time.perf_counter()
         tracker = _Tracker(
             enabled=log_mlflow and run.main,
@@ -94,6 +95,18 @@ def train(
     finally:
         if own_group and dist.is_initialized():
             dist.destroy_process_group()
+
+
+def _run_epochs(params: Params, backbone: str, set_name: str) -> tuple[Params, list[str]]:
+    """train.run_epochs applied to this run (by run name, else backbone), and a note."""
+    p = params.train
+    name = run_name(backbone, set_name)
+    key = name if name in p.run_epochs else backbone if backbone in p.run_epochs else None
+    if key is None or p.run_epochs[key] == p.epochs:
+        return params, []
+    epochs = p.run_epochs[key]
+    note = f"epochs {epochs} for {name} (train.run_epochs {key}; train.epochs is {p.epochs})"
+    return params.with_values("train", epochs=epochs), [note]
 
 
 # --------------------------------------------------------------------------- epochs
@@ -141,6 +154,7 @@ def _train_and_validate(
         lr_scheduler=fit.scheduler,
         grad_clip=p.grad_clip,
         progress=step_hook,
+        cpu_bf16=p.cpu_bf16,
     )
     # the lr of the epoch's last step (the scheduler has moved on since)
     last_lr = p.lr * fit.lr_factor(max(0, fit.scheduler.last_epoch - 1))
@@ -169,10 +183,11 @@ def _checkpoint(run: _Run, fit: _Fit, epoch: int, run_id: str | None) -> None:
             "rng": rng_state(),
             "epoch": epoch,
             "backbone": run.backbone,
-            "classes": list(run.params.classes),
+            "classes": run.params.model_classes,
             "variant": p.variant,
             "size": list(run.size),
             "anchor_sizes": list(p.anchor_sizes),
+            "anchor_ratios": list(p.anchor_ratios),
             "norm": fit.norm,
             "bn_eps": fit.bn_eps,
             "trainable_layers": _trainable_layers(fit.raw_model),
@@ -193,7 +208,7 @@ def _finish(run: _Run, fit: _Fit, model_path: Path, tracker: _Tracker) -> None:
     """The final epoch's model.pt + model.json, metrics.json, and their MLflow logging."""
     p = run.params.train
     info = ModelInfo(
-        classes=list(run.params.classes),
+        classes=run.params.model_classes,
         backbone=run.backbone,
         variant=p.variant,
         size=run.size,  # type: ignore[arg-type]
@@ -203,6 +218,7 @@ def _finish(run: _Run, fit: _Fit, model_path: Path, tracker: _Tracker) -> None:
         rpn_post_nms_top_n_test=p.rpn_post_nms_top_n_test,
         box_detections_per_img=p.box_detections_per_img,
         anchor_sizes=list(p.anchor_sizes),
+        anchor_ratios=list(p.anchor_ratios),
         weights=str(fit.weights_origin),
         epoch=int(fit.history[-1]["epoch"]),
         epochs=p.epochs,

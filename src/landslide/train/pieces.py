@@ -32,7 +32,10 @@ def _train_dataset(paths: TrainPaths, params: Params) -> DetectionDataset:
             file=paths.train_json,
             hint="run `landslide split` and `landslide augment` first (or `dvc repro augment`)",
         )
-    records = dataset_dicts(paths.train_json, paths.train_images, params.classes)
+    records = dataset_dicts(
+        paths.train_json, paths.train_images, params.classes, keep=params.model_classes
+    )
+    _check_train_classes(records, paths, params)
     if not records:
         raise TrainError(
             "the training split is empty: no images to train on",
@@ -51,8 +54,23 @@ def _train_dataset(paths: TrainPaths, params: Params) -> DetectionDataset:
 def _val_dataset(paths: TrainPaths, params: Params) -> DetectionDataset | None:
     if paths.val_json is None or paths.val_images is None or not paths.val_json.is_file():
         return None
-    records = dataset_dicts(paths.val_json, paths.val_images, params.classes)
+    records = dataset_dicts(
+        paths.val_json, paths.val_images, params.classes, keep=params.model_classes
+    )
     return DetectionDataset(records) if records else None
+
+
+def _check_train_classes(records: list[dict[str, Any]], paths: TrainPaths, params: Params) -> None:
+    """TrainError for a class of train.classes that no region of the training split has."""
+    seen = {a["category_id"] for r in records for a in r["annotations"]}
+    for i, name in enumerate(params.train.classes, start=1):
+        if records and i not in seen:
+            raise TrainError(
+                f"train.classes names {name!r}, but no region of the training split has it",
+                file=paths.train_json,
+                hint=f"annotate {name!r} regions, or leave {name!r} out of train.classes "
+                "([] trains all classes)",
+            )
 
 
 def _loaders(

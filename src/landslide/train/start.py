@@ -91,7 +91,7 @@ def _set_up(
     size = tuple(params.prepare.size)
     if main:
         remove_stale_temps(paths.out_dir)  # what a killed run left half-written
-    landslide_id = params.classes.index("landslide") + 1
+    landslide_id = params.model_classes.index("landslide") + 1
     train_ds = _train_dataset(paths, params)
     val_ds = _val_dataset(paths, params)
     generator = torch.Generator()
@@ -125,7 +125,7 @@ def _fit(run: _Run, resume: bool, weights: str | None) -> _Fit:
         )
     else:
         model, report = build_model(
-            run.backbone, run.params.classes, p, size=run.size, weights=weights
+            run.backbone, run.params.model_classes, p, size=run.size, weights=weights
         )
         weights_origin = weights if weights is not None else p.weights
         if run.main and run.ckpt_dir.exists():

@@ -79,7 +79,7 @@ class _Tracker:
                     "train.weights": self.weights,
                     "prepare.size": str(list(self.params.prepare.size)),
                     "augment.mode": self.params.augment.mode,
-                    "classes": ",".join(self.params.classes),
+                    "classes": ",".join(self.params.model_classes),
                     "evaluate.threshold": str(self.params.evaluate.threshold),
                     "set": self.set_name,
                     "backbone": self.backbone,
