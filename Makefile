@@ -59,9 +59,9 @@ format: setup ## Apply ruff fixes and formatting
 	$(BIN)/ruff check --fix src tests benchmarks flows
 	$(BIN)/ruff format src tests benchmarks flows
 
-demo: setup ## The whole pipeline offline on the embedded sample (demo profile); reruns skip
+demo: setup ## The whole pipeline offline on the embedded sample (demo profile; SEED=N: another sample); reruns skip
 	@test -f data/raw/via_project.json || $(BIN)/landslide sample --out data/raw \
-	  --decisions data/curation/decisions.csv --params params.demo.yaml
+	  --decisions data/curation/decisions.csv --params params.demo.yaml $(if $(SEED),--seed $(SEED))
 	@$(BIN)/landslide data track || echo "demo: going on without DVC tracking of data/raw"
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/landslide flow run --params params.demo.yaml
 	@echo
