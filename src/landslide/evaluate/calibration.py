@@ -23,15 +23,16 @@ def _calibration(
     test_json: Path,
     val_json: Path | None,
     images_dir: Path,
-    classes: tuple[list[str], list[str]],
+    annotation_classes: list[str],
+    model_classes: list[str],
     p: Any,
 ) -> tuple[dict[str, Any] | None, list[str]]:
-    """metrics.json `calibrated` (None when off or undefined), and its warnings.
-
-    `classes`: the annotations' and the model's."""
+    """metrics.json `calibrated` (None when off or undefined), and its warnings."""
     if not (p.calibrate and val_json is not None and Path(val_json) != test_json):
         return None, []
-    val_best = _val_threshold(detector, Path(val_json), Path(images_dir), classes, p)
+    val_best = _val_threshold(
+        detector, Path(val_json), Path(images_dir), annotation_classes, model_classes, p
+    )
     if val_best is None:
         return None, [f"calibration skipped: no defined F1 on {val_json}"]
     return _calibrated(test, val_best, Path(val_json)), []
@@ -41,7 +42,8 @@ def _val_threshold(
     detector: TorchDetector,
     val_json: Path,
     images_dir: Path,
-    classes: tuple[list[str], list[str]],
+    annotation_classes: list[str],
+    model_classes: list[str],
     p: Any,
 ) -> dict[str, float] | None:
     """The best-F1 row of the threshold sweep on the validation split (None if undefined)."""
@@ -49,7 +51,6 @@ def _val_threshold(
 
     from landslide.data import DetectionDataset, collate_fn, dataset_dicts
 
-    annotation_classes, model_classes = classes
     records = dataset_dicts(val_json, images_dir, annotation_classes, keep=model_classes)
     if not records:
         return None

@@ -196,7 +196,8 @@ def evaluate(
         test_json,
         val_json,
         images_dir,
-        (inputs.annotation_classes, inputs.classes),
+        inputs.annotation_classes,
+        inputs.classes,
         p,
     )
     counts, split_warnings = _split_counts(inputs.records)

@@ -53,8 +53,8 @@ class TrainParams(Section):
     grad_clip: Annotated[float, Field(ge=0)] = 10.0  # max gradient norm; 0 = off
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     amp: bool = True  # mixed precision, CUDA only
-    # bfloat16 autocast on a CPU: ~1.4x faster where the CPU has AVX-512 BF16 or AMX
-    # (measured in benchmarks/bench_quality.py), slower elsewhere; off by default.
+    # bfloat16 autocast on a CPU: ~1.4x faster a step where the CPU has AVX-512 BF16 or
+    # AMX (README, "Training from scratch"), slower elsewhere; off by default.
     cpu_bf16: bool = False
     workers: NonNegativeInt = 0  # DataLoader workers
     seed: int = 42
