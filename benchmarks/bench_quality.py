@@ -1,7 +1,7 @@
 """Detection quality of the demo recipe at the study's threshold 0.8, and what it took.
 
     .venv/bin/python benchmarks/bench_quality.py [--backbones resnet50 resnet101]
-        [--seed 42] [--n 60] [--held-out 200] [--held-out-seed 7] [--ablations]
+        [--seed 42] [--n 160] [--held-out 200] [--held-out-seed 7] [--ablations]
 
 1. Per backbone, Set A of the demo sample (`params.demo.yaml`, `--seed`, `--n` photos):
    the demo recipe trains; after each epoch training's own validation gives the val
@@ -44,6 +44,7 @@ OLD_DEMO = {
     "box_batch_size_per_image": 64,
     "box_positive_fraction": 0.25,
     "box_bg_iou_thresh": 0.5,
+    "head_init": "torchvision",
 }
 LADDER: list[tuple[str, dict[str, Any]]] = [
     ("old demo profile (SGD lr 0.03, batch 4, 5 classes)", OLD_DEMO),
@@ -55,7 +56,8 @@ LADDER: list[tuple[str, dict[str, Any]]] = [
     ("train.classes [landslide]", {"classes": ["landslide"]}),
     ("RoIs at IoU 0.3-0.5 left out", {"box_bg_iou_thresh": 0.3}),
     ("RoIs at IoU 0.1-0.5 left out", {"box_bg_iou_thresh": 0.1}),
-    ("warm-up 100 steps (the demo recipe)", {"warmup_iters": 100}),
+    ("warm-up 100 steps", {"warmup_iters": 100}),
+    ("detectron2's predictor init (the demo recipe)", {"head_init": "detectron2"}),
 ]
 
 
@@ -182,12 +184,16 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--backbones", nargs="+", default=["resnet50", "resnet101"])
     ap.add_argument("--seed", type=int, default=42)
-    ap.add_argument("--n", type=int, default=60)
+    ap.add_argument("--n", type=int, help="photos in the sample (default the demo profile's)")
     ap.add_argument("--held-out", type=int, default=200)
     ap.add_argument("--held-out-seed", type=int, default=7)
     ap.add_argument("--ablations", action="store_true")
     ap.add_argument("--epochs", type=int, help="train.epochs (default the demo profile's)")
     args = ap.parse_args()
+    if args.n is None:
+        from landslide.params import load_params
+
+        args.n = load_params(ROOT / "params.demo.yaml").sample.n
     extra = {"epochs": args.epochs} if args.epochs else {}
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     with tempfile.TemporaryDirectory(prefix="bench-quality-") as tmp:

@@ -87,12 +87,7 @@ def test_variants_and_resnet101_build():
 def test_untrained_model_gives_finite_losses():
     torch.manual_seed(0)
     model, _ = build_model("resnet50", CLASSES, params(rpn_batch_size_per_image=32), size=SIZE)
-    target = {
-        "boxes": torch.tensor([[10.0, 10.0, 40.0, 40.0]]),
-        "labels": torch.tensor([1]),
-        "masks": torch.zeros(1, 64, 64, dtype=torch.uint8),
-    }
-    target["masks"][0, 10:40, 10:40] = 1
+    target = _mask_target()
     losses = model([torch.rand(3, 64, 64), torch.rand(3, 64, 64)], [target, target])
     assert all(torch.isfinite(v) for v in losses.values())
 
@@ -165,6 +160,40 @@ def test_imagenet_loads_the_backbone_body_only(downloads: list[str], coco_state)
         state["rpn.head.cls_logits.weight"], coco_state["rpn.head.cls_logits.weight"]
     )
     assert list(report.loaded) == ["ResNet50_Weights.IMAGENET1K_V1 (backbone body)"]
+
+
+def _mask_target() -> dict[str, torch.Tensor]:
+    target = {
+        "boxes": torch.tensor([[10.0, 10.0, 40.0, 40.0]]),
+        "labels": torch.tensor([1]),
+        "masks": torch.zeros(1, 64, 64, dtype=torch.uint8),
+    }
+    target["masks"][0, 10:40, 10:40] = 1
+    return target
+
+
+def test_detectron2_head_init_starts_the_mask_and_class_losses_at_ln2(tmp_path: Path):
+    light = {"rpn_batch_size_per_image": 32, "box_batch_size_per_image": 32}
+    images, targets = [torch.rand(3, 64, 64)] * 2, [_mask_target()] * 2
+    losses = {}
+    for init in ("torchvision", "detectron2"):
+        torch.manual_seed(0)
+        model, _ = build_model("resnet50", CLASSES, params(head_init=init, **light), size=SIZE)
+        losses[init] = {k: float(v) for k, v in model(images, targets).items()}
+    # torchvision's Kaiming mask logits start far from ln 2 on an untrained backbone
+    assert losses["torchvision"]["loss_mask"] > 1.5
+    # detectron2's small normal init: every RoI starts near 50/50 (ln 2 = 0.693 for a
+    # mask pixel; ln 5 = 1.61 for five classes)
+    assert losses["detectron2"]["loss_mask"] == pytest.approx(0.693, abs=0.02)
+    assert losses["detectron2"]["loss_classifier"] == pytest.approx(1.609, abs=0.05)
+    weights = model.roi_heads.mask_predictor.mask_fcn_logits.weight
+    assert float(weights.std()) == pytest.approx(0.001, rel=0.1)
+    assert not model.roi_heads.box_predictor.cls_score.bias.any()
+    # weights that hold fitting predictors win over the init
+    torch.save(model.state_dict(), tmp_path / "w.pt")
+    path_params = params(head_init="detectron2", weights=str(tmp_path / "w.pt"))
+    loaded, _ = build_model("resnet50", CLASSES, path_params, size=SIZE)
+    assert torch.equal(loaded.roi_heads.mask_predictor.mask_fcn_logits.weight, weights)
 
 
 def test_weights_from_a_path(tmp_path: Path):

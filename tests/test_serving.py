@@ -89,7 +89,10 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Any:
 def pyfunc(store: dict[str, Any]) -> Any:
     import mlflow
 
-    return mlflow.pyfunc.load_model(f"runs:/{store['run']}/model")
+    # dst_path: without it MLflow downloads into a temporary directory it never removes
+    return mlflow.pyfunc.load_model(
+        f"runs:/{store['run']}/model", dst_path=str(store["tmp"] / "pyfunc")
+    )
 
 
 @pytest.fixture(scope="module")
@@ -164,7 +167,9 @@ def test_pyfunc_predicts_what_detect_gives(store: dict[str, Any], pyfunc: Any):
     assert strict["threshold"] == 1.0 and strict["detected"] is False
 
 
-def test_pyfunc_loads_weights_with_weights_only(store: dict[str, Any], monkeypatch: Any):
+def test_pyfunc_loads_weights_with_weights_only(
+    store: dict[str, Any], monkeypatch: Any, tmp_path: Path
+):
     import mlflow
 
     calls: list[dict[str, Any]] = []
@@ -175,7 +180,7 @@ def test_pyfunc_loads_weights_with_weights_only(store: dict[str, Any], monkeypat
         return real(*args, **kwargs)
 
     monkeypatch.setattr(torch, "load", spy)
-    mlflow.pyfunc.load_model(f"runs:/{store['run']}/model")
+    mlflow.pyfunc.load_model(f"runs:/{store['run']}/model", dst_path=str(tmp_path))
     assert calls and all(c.get("weights_only") is True for c in calls)
 
 

@@ -541,6 +541,27 @@ def test_optimizer_choice() -> None:
     adamw = make_optimizer(weights, TrainParams(optimizer="adamw", lr=3e-4, weight_decay=0.05))
     assert isinstance(adamw, torch.optim.AdamW)
     assert adamw.defaults["betas"] == (0.9, 0.999) and adamw.defaults["weight_decay"] == 0.05
+    assert sgd.defaults["fused"] and adamw.defaults["fused"]  # one kernel over all tensors
+
+
+def test_fused_steps_equal_the_plain_ones() -> None:
+    from landslide.params import TrainParams
+    from landslide.train import make_optimizer
+
+    torch.manual_seed(0)
+    start, grads = torch.randn(5, 3), [torch.randn(5, 3) for _ in range(3)]
+    for optimizer in ("sgd", "adamw"):
+        p = TrainParams(optimizer=optimizer, lr=0.01, weight_decay=0.01)
+        fused, plain = torch.nn.Parameter(start.clone()), torch.nn.Parameter(start.clone())
+        ours = make_optimizer([fused], p)
+        cls = torch.optim.AdamW if optimizer == "adamw" else torch.optim.SGD
+        same = ("lr", "momentum", "betas", "weight_decay")
+        theirs = cls([plain], **{k: v for k, v in ours.defaults.items() if k in same})
+        for g in grads:
+            fused.grad, plain.grad = g.clone(), g.clone()
+            ours.step()
+            theirs.step()
+        assert torch.allclose(fused, plain, atol=1e-6), optimizer
 
 
 def test_log_progress_writes_one_line_per_epoch() -> None:

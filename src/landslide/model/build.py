@@ -82,6 +82,8 @@ def build_model(
         trainable_layers=trainable,
         p=p,
     )
+    if p.head_init == "detectron2":  # before loading: weights that hold predictors win
+        init_predictors_like_detectron2(model)
     if weights == "coco":
         _load_coco(model, backbone, p.variant, report)
     elif weights == "imagenet":
@@ -108,7 +110,9 @@ def skeleton(
     """The architecture with random weights (`num_classes` without background)."""
     p = p or TrainParams()
     norm_layer: Any = nn.BatchNorm2d if norm == "batch" else partial(FrozenBatchNorm2d, eps=bn_eps)
-    body = RESNETS[backbone](weights=None, norm_layer=norm_layer)
+    body = RESNETS[backbone](
+        weights=None, norm_layer=norm_layer, zero_init_residual=p.zero_init_residual
+    )
     kwargs: dict[str, Any] = {
         "min_size": min(size),
         "max_size": max(size),
@@ -150,6 +154,22 @@ def anchor_generator(sizes: Sequence[int], ratios: Sequence[float] = ()) -> Anch
     sizes = tuple(sizes) or DEFAULT_ANCHORS
     ratios = tuple(float(r) for r in ratios) or DEFAULT_RATIOS
     return AnchorGenerator(tuple((s,) for s in sizes), (ratios,) * len(sizes))
+
+
+def init_predictors_like_detectron2(model: MaskRCNN) -> None:
+    """detectron2's start for the (new) predictors: class scores normal std 0.01, box
+    deltas and mask logits std 0.001, zero biases (FastRCNNOutputLayers,
+    MaskRCNNConvUpsampleHead). Every RoI then starts at a 50/50 landslide score and mask
+    loss ln 2, whatever the backbone's feature scale; torchvision's Kaiming-initialised
+    mask logits start at a mask loss of ~10 on an untrained backbone."""
+    box, mask = model.roi_heads.box_predictor, model.roi_heads.mask_predictor
+    for layer, std in (
+        (box.cls_score, 0.01),
+        (box.bbox_pred, 0.001),
+        (mask.mask_fcn_logits, 0.001),
+    ):
+        nn.init.normal_(layer.weight, std=std)
+        nn.init.zeros_(layer.bias)
 
 
 def freeze_all_but_roi_heads(model: MaskRCNN) -> None:

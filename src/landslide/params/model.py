@@ -70,6 +70,15 @@ class TrainParams(Section):
     # they are left out of the classifier's loss (torchvision's 0.5: none left out).
     box_bg_iou_thresh: float = Field(0.5, gt=0, le=0.5)
     box_detections_per_img: PositiveInt = 100
+    # How the new box and mask predictors start: torchvision's (nn.Linear's default and
+    # Kaiming normal) or detectron2's (normal, std 0.01 class / 0.001 box and mask, zero
+    # bias). From scratch, torchvision's mask logits start huge (initial mask loss ~10
+    # against ln 2 = 0.69) and swamp the clipped gradient of the first epoch.
+    head_init: Literal["torchvision", "detectron2"] = "torchvision"
+    # An untrained backbone's residual blocks start as identities (the last BatchNorm of
+    # each block at zero; Goyal et al. 2017): a deep ResNet from scratch trains steadier.
+    # Pretrained weights overwrite it.
+    zero_init_residual: bool = False
     # RPN anchor side per FPN level (5 values, pixels); [] = torchvision's (32, 64, 128, 256,
     # 512). Small prepared images need smaller anchors (the demo's 128 px: 8 ... 128).
     anchor_sizes: list[PositiveInt] = []
